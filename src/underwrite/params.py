@@ -91,6 +91,24 @@ class EvaluateParams(Strict):
     calibration_bins: int = Field(10, ge=2)
 
 
+class FairnessLimit(Strict):
+    approval_rate_gap: float = Field(ge=0, le=1)
+    tpr_gap: float = Field(ge=0, le=1)
+
+
+class GateParams(Strict):
+    """What a candidate model must meet to be promoted (and what a PR report judges by)."""
+
+    # How much worse than production each metric may be. Higher is better for all but
+    # brier and log_loss, where lower is better.
+    tolerances: dict[str, float] = {"roc_auc": 0.01, "pr_auc": 0.01, "brier": 0.005}
+    # The largest fairness gap allowed per protected grouping.
+    fairness: dict[str, FairnessLimit] = {
+        "race": FairnessLimit(approval_rate_gap=0.30, tpr_gap=0.15),
+        "sex": FairnessLimit(approval_rate_gap=0.10, tpr_gap=0.10),
+    }
+
+
 class Params(Strict):
     data: DataParams = DataParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
@@ -98,6 +116,7 @@ class Params(Strict):
     features: FeatureParams = FeatureParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    gate: GateParams = GateParams()
 
 
 class ParamsError(ValueError):
