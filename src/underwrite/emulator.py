@@ -1,0 +1,419 @@
+"""The local Azure Blob emulator (Azurite) on loopback, for tests and a local DVC remote.
+
+Azurite runs with a custom account whose random key is made once per location and
+kept in LOCATION/account.json (gitignored), so no key is ever committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from underwrite.remote import DoctorError, read_remote
+
+if TYPE_CHECKING:  # the Azure SDK loads lazily, so `underwrite --help` stays fast
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT = "underwrite"
+AZURITE = Path("node_modules/.bin/azurite-blob")
+SETUP_HINT = "run `npm ci` (or `make setup`) in the repository root"
+
+
+class EmulatorError(RuntimeError):
+    """Azurite could not be started, reached or configured; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Running:
+    """What the pidfile says about an Azurite started from a location."""
+
+    pid: int
+    host: str
+    port: int
+
+
+@dataclass
+class Emulator:
+    """An Azurite blob service on HOST:PORT with its data, log, pidfile and key in LOCATION."""
+
+    host: str = "127.0.0.1"
+    port: int = 10000
+    location: Path = Path(".azurite")
+    account: str = ACCOUNT
+    executable: Path = AZURITE
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}/{self.account}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.location / "azurite.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.location / "azurite.pid.json"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={self.account};"
+            f"AccountKey={self.account_key()};BlobEndpoint={self.blob_endpoint};"
+        )
+
+    def __post_init__(self) -> None:
+        if not is_loopback(self.host):
+            raise EmulatorError(f"host {self.host} is not a loopback address; use 127.0.0.1")
+
+    def account_key(self) -> str:
+        """The account key for this location, generated on first use and kept in account.json."""
+        path = self.location / "account.json"
+        keys = json.loads(path.read_text()) if path.exists() else {}
+        if self.account not in keys:
+            self.location.mkdir(parents=True, exist_ok=True)
+            keys[self.account] = base64.b64encode(secrets.token_bytes(64)).decode()
+            path.write_text(json.dumps(keys))
+            path.chmod(0o600)
+        return str(keys[self.account])
+
+    def service_client(self, timeout: float = 5.0) -> BlobServiceClient:
+        from azure.storage.blob import BlobServiceClient
+
+        return BlobServiceClient.from_connection_string(
+            self.connection_string,
+            retry_total=0,
+            connection_timeout=timeout,
+            read_timeout=timeout,
+        )
+
+    def running(self) -> Running | None:
+        """The Azurite started from this location, if its process is still alive."""
+        if not self.pid_file.exists():
+            return None
+        try:
+            record = Running(**json.loads(self.pid_file.read_text()))
+        except (ValueError, TypeError):
+            logger.warning("ignoring unreadable pidfile %s", self.pid_file)
+            return None
+        return record if _is_azurite(record.pid) else None
+
+    def is_running(self) -> bool:
+        """Whether our Azurite is alive on this host and port and accepts our key."""
+        record = self.running()
+        if record is None or (record.host, record.port) != (self.host, self.port):
+            return False
+        return self._answers()
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start Azurite in the background, or reuse ours if it already runs on this port."""
+        record = self.running()
+        if record is not None:
+            if (record.host, record.port) != (self.host, self.port):
+                raise EmulatorError(
+                    f"Azurite from {self.location} already runs on {record.host}:{record.port} "
+                    f"(pid {record.pid}); use --port {record.port}, or stop it first "
+                    "(`underwrite azurite stop`)"
+                )
+            logger.info("reusing Azurite pid %s on %s", record.pid, self.blob_endpoint)
+            self._wait_until_ready(timeout)
+            return
+        self._check_installed()
+        self._check_port_free()
+        self._launch()
+        self._wait_until_ready(timeout)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop our Azurite if it runs; returns whether there was one to stop."""
+        record = self.running()
+        self.pid_file.unlink(missing_ok=True)
+        if record is None:
+            return False
+        # Azurite leads its own process group (start_new_session), so this reaches only it.
+        _signal(record.pid, signal.SIGTERM)
+        if not _wait_for_exit(record.pid, self._process, timeout):
+            logger.warning(
+                "Azurite pid %s ignored SIGTERM for %ss; killing it", record.pid, timeout
+            )
+            _signal(record.pid, signal.SIGKILL)
+            _wait_for_exit(record.pid, self._process, timeout)
+        self._process = None
+        return True
+
+    def ensure_container(self, name: str) -> ContainerClient:
+        """Create the container NAME if it does not exist yet, and return a client for it."""
+        from azure.core.exceptions import ResourceExistsError
+
+        container = self.service_client().get_container_client(name)
+        try:
+            container.create_container()
+        except ResourceExistsError:
+            logger.debug("container %s already exists", name)
+        return container
+
+    def _arguments(self) -> list[str]:
+        return [
+            *("--blobHost", self.host, "--blobPort", str(self.port)),
+            *("--location", str(self.location / "data")),
+            *("--silent", "--skipApiVersionCheck", "--loose"),
+            "--disableTelemetry",  # Azurite reports usage unless told not to; we stay on loopback
+            "--disableProductStyleUrl",  # the account always comes from the url path
+        ]
+
+    def _check_installed(self) -> None:
+        if not self.executable.exists():
+            raise EmulatorError(
+                f"Azurite is not installed ({self.executable} is missing): {SETUP_HINT}"
+            )
+        if shutil.which("node") is None:
+            raise EmulatorError(
+                f"Node.js is not on PATH: install Node.js 20 or newer, then {SETUP_HINT}"
+            )
+
+    def _check_port_free(self) -> None:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as error:
+                raise EmulatorError(
+                    f"port {self.port} on {self.host} is already in use by another program "
+                    f"({error.strerror}); stop it, or choose another port with "
+                    "`underwrite azurite start --port 10010` (or AZURITE_PORT=10010), "
+                    "and pass the same port to `underwrite azurite configure-dvc`"
+                ) from error
+
+    def _launch(self) -> None:
+        (self.location / "data").mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "AZURITE_ACCOUNTS": f"{self.account}:{self.account_key()}"}
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                [str(self.executable), *self._arguments()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # keeps running after the CLI exits, deaf to Ctrl+C
+            )
+        record = Running(self._process.pid, self.host, self.port)
+        self.pid_file.write_text(json.dumps(record.__dict__))
+        logger.info("started Azurite pid %s on %s", record.pid, self.blob_endpoint)
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = self._health()
+            if health == "ok":
+                return
+            if health == "rejected":
+                raise EmulatorError(
+                    f"Azurite on {self.blob_endpoint} rejects the key in {self.location}/"
+                    "account.json (it was started with another one); restart it: "
+                    "`underwrite azurite stop`, then `underwrite azurite start`"
+                )
+            if not self._alive():
+                self.pid_file.unlink(missing_ok=True)
+                raise EmulatorError(
+                    f"Azurite exited while starting; see {self.log_file}:\n{_tail(self.log_file)}"
+                )
+            time.sleep(0.2)
+        if self._process is not None:  # only what this call launched; a reused one stays
+            self.stop()
+        raise EmulatorError(
+            f"Azurite did not answer on {self.blob_endpoint} within {timeout:g}s; see its log "
+            f"{self.log_file}, and `underwrite azurite stop` before starting it again"
+        )
+
+    def _alive(self) -> bool:
+        # Our own child is judged by its handle: for a moment after exec, /proc shows no cmdline.
+        if self._process is not None:
+            return self._process.poll() is None
+        return self.running() is not None
+
+    def _answers(self) -> bool:
+        return self._health() == "ok"
+
+    def _health(self) -> str:
+        """ok, rejected (it answers but not to our key) or down."""
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        try:
+            self.service_client(timeout=2.0).get_account_information()
+        except HttpResponseError as error:
+            return "rejected" if error.status_code == 403 else "down"
+        except AzureError:
+            return "down"
+        return "ok"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether HOST (an address or "localhost") stays on this machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def free_loopback_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _is_azurite(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    # A reused pid, or a zombie (empty cmdline), is not our Azurite.
+    return b"azurite" in cmdline.read_bytes() if cmdline.exists() else True
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+        os.killpg(pid, signum)
+
+
+def _wait_for_exit(pid: int, process: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    if process is not None and process.pid == pid:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    deadline = time.monotonic() + timeout
+    while _is_azurite(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    if not path.exists():
+        return "(no log written)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _dvc(repo: Path, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    if result.returncode != 0:
+        raise EmulatorError(f"`dvc {args[0]} {args[1]}` failed in {repo}: {result.stderr.strip()}")
+
+
+def configure_dvc(emulator: Emulator, repo: Path, remote: str = "blob") -> str:
+    """Point DVC remote REMOTE of REPO at the running emulator; returns the container name.
+
+    The connection string goes to .dvc/config.local (never committed) and the container
+    named by the remote's url azure://<container> is created.
+    """
+    try:
+        container = read_remote(repo, remote).container
+    except DoctorError as error:
+        raise EmulatorError(str(error)) from error
+    emulator.start()
+    emulator.ensure_container(container)
+    _dvc(
+        repo, "remote", "modify", "--local", remote, "connection_string", emulator.connection_string
+    )
+    return container
+
+
+azurite_app = typer.Typer(
+    help="The local Azure Blob emulator (Azurite) for tests and a local DVC remote.",
+    no_args_is_help=True,
+)
+Port = Annotated[
+    int, typer.Option(envvar="AZURITE_PORT", help="Loopback port of the blob service.")
+]
+Location = Annotated[
+    Path,
+    typer.Option(envvar="AZURITE_LOCATION", help="Folder for data, log, pidfile and account key."),
+]
+
+
+def _fail(error: EmulatorError) -> typer.Exit:
+    typer.echo(f"✗ {error}", err=True)
+    return typer.Exit(1)
+
+
+@azurite_app.command("start")
+def start_command(
+    port: Port = 10000, location: Location = Path(".azurite"), timeout: float = 30.0
+) -> None:
+    """Start Azurite in the background (or reuse the one already running)."""
+    emulator = Emulator(port=port, location=location)
+    try:
+        emulator.start(timeout=timeout)
+    except EmulatorError as error:
+        raise _fail(error) from error
+    typer.echo(f"✓ Azurite answers on {emulator.blob_endpoint} (log: {emulator.log_file})")
+
+
+@azurite_app.command("stop")
+def stop_command(location: Location = Path(".azurite")) -> None:
+    """Stop the Azurite started from LOCATION."""
+    stopped = Emulator(location=location).stop()
+    typer.echo("✓ Azurite stopped" if stopped else "Azurite was not running")
+
+
+@azurite_app.command("status")
+def status_command(port: Port = 10000, location: Location = Path(".azurite")) -> None:
+    """Say whether Azurite runs and answers; exit code 1 when it does not."""
+    emulator = Emulator(port=port, location=location)
+    record = emulator.running()
+    if record is None:
+        typer.echo("Azurite is not running; start it with `make azurite`")
+        raise typer.Exit(1)
+    emulator.port = record.port
+    if not emulator.is_running():
+        typer.echo(f"✗ Azurite pid {record.pid} does not answer on {emulator.blob_endpoint}")
+        raise typer.Exit(1)
+    typer.echo(f"✓ Azurite pid {record.pid} answers on {emulator.blob_endpoint}")
+
+
+@azurite_app.command("configure-dvc")
+def configure_dvc_command(
+    remote: str = "blob",
+    repo: Path = Path("."),
+    port: Port = 10000,
+    location: Location = Path(".azurite"),
+) -> None:
+    """Point a DVC remote at the emulator (.dvc/config.local) and create its container."""
+    emulator = Emulator(port=port, location=location)
+    try:
+        container = configure_dvc(emulator, repo, remote)
+    except EmulatorError as error:
+        raise _fail(error) from error
+    typer.echo(
+        f"✓ remote '{remote}' → container '{container}' on {emulator.blob_endpoint} "
+        "(connection string in .dvc/config.local)"
+    )
+
+
+@azurite_app.command("connection-string")
+def connection_string_command(port: Port = 10000, location: Location = Path(".azurite")) -> None:
+    """Print the emulator's connection string, e.g. for AZURE_STORAGE_CONNECTION_STRING."""
+    typer.echo(Emulator(port=port, location=location).connection_string)
