@@ -50,7 +50,9 @@ def fairness_violations(candidate: dict, params: GateParams):
             yield f"fairness by {grouping}: missing from the candidate's metrics"
             continue
         for name, allowed in limit.model_dump().items():
-            if gaps[name] > allowed:
+            if name not in gaps:
+                yield f"{grouping} {name}: missing from the candidate's metrics"
+            elif gaps[name] > allowed:
                 yield f"{grouping} {name} {gaps[name]:.4f} exceeds the limit {allowed}"
 
 

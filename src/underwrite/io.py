@@ -14,7 +14,7 @@ READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
 
 
 class SourceError(ValueError):
-    """The data source cannot be read."""
+    """The data source (or a table a stage reads) cannot be read."""
 
 
 def read_source(source: str) -> pd.DataFrame:
@@ -27,11 +27,18 @@ def read_source(source: str) -> pd.DataFrame:
     if source.startswith(AZURE_SCHEME):
         # adlfs (the fsspec driver behind dvc-azure) spells the scheme az://
         url = "az://" + source.removeprefix(AZURE_SCHEME)
-        return reader(url, storage_options=azure_storage_options())
+        return _read(reader, source, url, storage_options=azure_storage_options())
     path = Path(source)
     if not path.is_file():
         raise SourceError(f"data.source {source!r}: no such file")
-    return reader(path)
+    return _read(reader, source, path)
+
+
+def _read(reader, source: str, *args, **kwargs) -> pd.DataFrame:
+    try:
+        return reader(*args, **kwargs)
+    except (ValueError, OSError) as err:  # pandas' and pyarrow's parse errors are ValueErrors
+        raise SourceError(f"data.source {source!r}: cannot be read: {err}") from err
 
 
 def _reader_for(source: str):
@@ -66,4 +73,6 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file; run the stage that writes it first (dvc repro)")
     return pd.read_parquet(path)

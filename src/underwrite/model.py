@@ -19,6 +19,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from underwrite.params import MitigationParams, TrainParams
 from underwrite.schema import Kind, feature_columns, names
 
+ORDERED = "ordered"  # the preprocessor's block of columns with a monotone direction
+
 
 class SentinelsToMissing(TransformerMixin, BaseEstimator):
     """Replace the schema's "unknown" codes (e.g. term 999999.375) with NaN."""
@@ -27,6 +29,8 @@ class SentinelsToMissing(TransformerMixin, BaseEstimator):
         self.sentinels = sentinels
 
     def fit(self, X: pd.DataFrame, y=None) -> SentinelsToMissing:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +40,8 @@ class SentinelsToMissing(TransformerMixin, BaseEstimator):
         return X
 
     def get_feature_names_out(self, input_features=None):
-        return np.asarray(input_features, dtype=object)
+        names = self.feature_names_in_ if input_features is None else input_features
+        return np.asarray(names, dtype=object)
 
 
 class FairnessConstrained(ClassifierMixin, BaseEstimator):
@@ -65,7 +70,10 @@ class FairnessConstrained(ClassifierMixin, BaseEstimator):
             "equalized_odds": EqualizedOdds,
         }[self.constraint]()
         self.mitigator_ = ExponentiatedGradient(
-            clone(self.estimator), constraints, eps=self.eps, max_iter=self.max_iter
+            _constraints_by_position(clone(self.estimator), X),
+            constraints,
+            eps=self.eps,
+            max_iter=self.max_iter,
         )
         self.mitigator_.fit(X, y, sensitive_features=sensitive_features)
         self.classes_ = np.unique(y)
@@ -79,11 +87,32 @@ class FairnessConstrained(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+def _constraints_by_position(estimator, X):
+    """fairlearn hands the estimator unnamed columns: map name-keyed constraints to positions."""
+    constraints = getattr(estimator, "monotonic_cst", None)
+    if isinstance(constraints, dict) and hasattr(X, "columns"):
+        estimator.set_params(monotonic_cst=[constraints.get(name, 0) for name in X.columns])
+    return estimator
+
+
+def monotone_constraints() -> dict[str, int]:
+    """The schema's monotone directions, keyed by the preprocessor's output column names."""
+    return {f"{ORDERED}__{c.name}": c.monotone for c in feature_columns() if c.monotone}
+
+
 def preprocessor(include_protected: bool) -> Pipeline:
-    columns = feature_columns(include_protected)
-    sentinels = {c.name: c.sentinels for c in columns if c.sentinels}
+    """Raw fields to model inputs; columns with a monotone direction enter as ordered numbers."""
+    every = feature_columns(include_protected)
+    ordered = [c for c in every if c.monotone]
+    columns = [c for c in every if not c.monotone]
+    sentinels = {c.name: c.sentinels for c in every if c.sentinels}
     encode = ColumnTransformer(
         [
+            (
+                ORDERED,
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                names(ordered),
+            ),
             (
                 "numeric",
                 make_pipeline(
@@ -103,7 +132,7 @@ def preprocessor(include_protected: bool) -> Pipeline:
         ],
         remainder="drop",
         verbose_feature_names_out=True,
-    )
+    ).set_output(transform="pandas")  # named columns: the monotone constraints refer to them
     return Pipeline([("sentinels", SentinelsToMissing(sentinels)), ("encode", encode)])
 
 
@@ -113,7 +142,10 @@ def estimator(params: TrainParams):
             **params.logistic_regression.model_dump(), random_state=params.seed
         )
     return HistGradientBoostingClassifier(
-        **params.hist_gradient_boosting.model_dump(), early_stopping=False, random_state=params.seed
+        **params.hist_gradient_boosting.model_dump(),
+        monotonic_cst=monotone_constraints(),
+        early_stopping=False,
+        random_state=params.seed,
     )
 
 

@@ -109,6 +109,82 @@ class GateParams(Strict):
     }
 
 
+class ReleaseParams(Strict):
+    """Local staging and production (`underwrite release`): where they listen, how long to wait."""
+
+    host: str = "127.0.0.1"
+    staging_port: int = Field(3100, ge=1, le=65535)
+    prod_port: int = Field(3200, ge=1, le=65535)
+    readiness_timeout: float = Field(180, gt=0, description="seconds to wait for /readyz")
+    smoke_suite: str = "tests/smoke"
+    smoke_timeout: float = Field(600, gt=0, description="seconds the smoke suite may take")
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> ReleaseParams:
+        if self.staging_port == self.prod_port:
+            raise ValueError(f"staging_port and prod_port are both {self.prod_port}")
+        return self
+
+
+class DriftThresholds(Strict):
+    """Effect sizes at or above which a feature (or the predictions) counts as drifted."""
+
+    psi: float = Field(0.2, gt=0, description="population stability index")
+    wasserstein: float = Field(0.1, gt=0, description="Wasserstein distance / reference std")
+    jensen_shannon: float = Field(0.1, gt=0, le=1, description="Jensen-Shannon distance, base 2")
+    missing_rate: float = Field(0.05, gt=0, le=1, description="absolute change of the share")
+    unknown_share: float = Field(0.01, gt=0, le=1, description="rows with an unseen category")
+    out_of_range_share: float = Field(0.02, gt=0, le=1, description="rows outside training range")
+    approval_rate: float = Field(0.05, gt=0, le=1, description="absolute change")
+
+
+class IncomeInflation(Strict):
+    columns: tuple[str, ...] = ("appinc", "atotinc", "cototinc")
+    factor: float = Field(1.2, gt=0)
+
+
+class ApplicantMix(Strict):
+    column: str = "self"
+    value: float = 1
+    share: float = Field(0.3, ge=0, le=1, description="share of rows with column == value")
+
+
+class NewCategory(Strict):
+    column: str = "prop"
+    value: float = 4
+    share: float = Field(0.03, gt=0, le=1)
+
+
+class MissingSurge(Strict):
+    column: str = "dep"
+    share: float = Field(0.1, gt=0, le=1)
+
+
+class ShiftParams(Strict):
+    """Controlled shifts of replayed traffic (simulator); tests require each one detected."""
+
+    income_inflation: IncomeInflation = IncomeInflation()
+    applicant_mix: ApplicantMix = ApplicantMix()
+    new_category: NewCategory = NewCategory()
+    missing_surge: MissingSurge = MissingSurge()
+
+
+class DriftParams(Strict):
+    """Drift monitoring: the reference profile, the window, the alarm rule and the shifts."""
+
+    bins: int = Field(10, ge=2, description="quantile bins of a numeric feature for PSI")
+    reference_sample: int = Field(5000, ge=100, description="training rows kept for KS")
+    current_sample: int = Field(200_000, ge=100, description="window rows kept for KS")
+    seed: int = 0
+    window_hours: float = Field(168, gt=0)
+    persistence: int = Field(1, ge=1, description="consecutive drifted windows to alarm")
+    min_rows: int = Field(200, ge=1, description="fewer rows in a window: cannot tell")
+    alpha: float = Field(0.05, gt=0, lt=1, description="family-wise error rate (Holm)")
+    thresholds: DriftThresholds = DriftThresholds()
+    window_rows: int = Field(400, ge=1, description="the realistic window the tests sample")
+    shifts: ShiftParams = ShiftParams()
+
+
 class Params(Strict):
     data: DataParams = DataParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
@@ -117,6 +193,8 @@ class Params(Strict):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     gate: GateParams = GateParams()
+    release: ReleaseParams = ReleaseParams()
+    drift: DriftParams = DriftParams()
 
 
 class ParamsError(ValueError):
@@ -129,6 +207,8 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError as err:
         raise ParamsError(f"{path}: no such file; run from the repository root") from err
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from err
     try:
         return Params.model_validate(raw)
     except ValidationError as err:

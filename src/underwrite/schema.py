@@ -43,6 +43,9 @@ class Column:
     sentinels: tuple[float, ...] = ()  # values the source uses for "unknown"
     nullable: bool = False
     why: str = ""  # the reason for a role other than FEATURE
+    # +1: a higher value may never lower the approval probability; -1: may never raise it.
+    # A direction makes the codes of a categorical column an ordered scale.
+    monotone: int = 0
 
     @property
     def allowed_values(self) -> tuple[int, ...]:
@@ -62,7 +65,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("msa", C, NUM, "metropolitan statistical area of the property", minimum=1120,
            maximum=1120, why="constant: every application is in the Boston MSA (1120)"),
     Column("suffolk", F, BIN, "property in Suffolk county"),
-    Column("appinc", F, NUM, "applicant income", "thousands of dollars per year", 0, 10_000),
+    Column("appinc", F, NUM, "applicant income", "thousands of dollars per year", 0, 10_000,
+           monotone=1),
     Column("typur", X, CAT, "type of purchaser of the loan", categories=(0, 1, 3, 5, 6, 7, 8, 9),
            why=f"{_POST}: only originated loans are sold, so a purchaser implies approval"),
     Column("unit", F, NUM, "number of units in the property", "units", 1, 4, nullable=True),
@@ -72,7 +76,8 @@ COLUMNS: tuple[Column, ...] = (
            0, 60),
     Column("yjob", F, NUM, "years at this job (as coded in the source)", "years", 0, 60),
     Column("self", F, BIN, "applicant self-employed"),
-    Column("atotinc", F, NUM, "applicant total monthly income", "dollars per month", 0, 1e6),
+    Column("atotinc", F, NUM, "applicant total monthly income", "dollars per month", 0, 1e6,
+           monotone=1),
     Column("cototinc", F, NUM, "co-applicant total monthly income", "dollars per month", 0, 1e6),
     Column("hexp", F, NUM, "proposed housing expense", "dollars per month", 0, 1e5),
     Column("price", F, NUM, "purchase price", "thousands of dollars", 1, 1e5),
@@ -83,10 +88,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("lines", F, NUM, "number of credit lines on reports", "lines", 0, 500,
            sentinels=(999999.375,)),
     Column("mortg", F, CAT, "credit history on mortgage payments (1 best .. 4 worst)",
-           categories=(1, 2, 3, 4)),
+           categories=(1, 2, 3, 4), monotone=-1),
     Column("cons", F, CAT, "credit history on consumer payments (1 best .. 6 worst)",
-           categories=(1, 2, 3, 4, 5, 6)),
-    Column("pubrec", F, BIN, "filed for bankruptcy (public record)"),
+           categories=(1, 2, 3, 4, 5, 6), monotone=-1),
+    Column("pubrec", F, BIN, "filed for bankruptcy (public record)", monotone=-1),
     Column("hrat", F, NUM, "housing expense", "percent of total income", 0, 100),
     Column("obrat", F, NUM, "other obligations", "percent of total income", 0, 100),
     Column("fixadj", F, BIN, "adjustable rate (1) or fixed (0)"),
@@ -173,7 +178,8 @@ def describe() -> pd.DataFrame:
             "unit": c.unit,
             "range": "" if c.minimum is None else f"{c.minimum:g} .. {c.maximum:g}",
             "values": ", ".join(map(str, c.allowed_values)),
-            "unknown": ", ".join(f"{s:g}" for s in c.sentinels) + (" null" if c.nullable else ""),
+            "unknown": ", ".join([*(f"{s:.10g}" for s in c.sentinels), *(["null"] * c.nullable)]),
+            "monotone": f"{c.monotone:+d}" if c.monotone else "",
             "why": c.why,
         }
         for c in COLUMNS
