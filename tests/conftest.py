@@ -20,7 +20,7 @@ from bentoml_support import (  # noqa: F401
     tiny_repo,
 )
 
-from underwrite.emulator import AZURITE, Emulator, free_loopback_port, is_loopback
+from underwrite.storage.emulator import AZURITE, Emulator, free_loopback_port, is_loopback
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -16,8 +16,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from underwrite.emulator import Emulator, free_loopback_port
-from underwrite.remote import PROBE_PREFIX, Check, doctor_command, run_doctor
+from underwrite.storage.doctor import PROBE_PREFIX, Check, doctor_command, run_doctor
+from underwrite.storage.emulator import Emulator, free_loopback_port
 
 pytestmark = [
     pytest.mark.integration,
@@ -240,7 +240,7 @@ def test_doctor_runs_as_a_real_process_on_a_remote_set_by_the_dvc_cli(
     command = [
         sys.executable,
         "-m",
-        "underwrite.remote",
+        "underwrite.storage.doctor",
         "--repo",
         str(blob_repo),
         "--timeout",

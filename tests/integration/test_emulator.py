@@ -12,13 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from underwrite.emulator import (
-    AZURITE,
-    Emulator,
-    EmulatorError,
-    azurite_app,
-    free_loopback_port,
-)
+from underwrite.storage.azurite_cli import azurite_app
+from underwrite.storage.emulator import AZURITE, Emulator, EmulatorError, free_loopback_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

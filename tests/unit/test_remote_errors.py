@@ -17,15 +17,13 @@ from azure.core.exceptions import (
 from azure.identity import CredentialUnavailableError
 from azure.storage.blob import StorageErrorCode
 
-from underwrite.remote import (
-    DoctorError,
+from underwrite.storage.credentials import (
     RemoteSettings,
-    Target,
     connect,
     container_of,
-    explain,
     safe_default_credential,
 )
+from underwrite.storage.errors import DoctorError, Target, explain
 
 TARGET = Target(
     remote="blob",

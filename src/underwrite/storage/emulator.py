@@ -7,7 +7,6 @@ kept in LOCATION/account.json (gitignored), so no key is ever committed.
 from __future__ import annotations
 
 import base64
-import contextlib
 import ipaddress
 import json
 import logging
@@ -17,15 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from underwrite.remote import DoctorError, read_remote
+from underwrite.storage.credentials import fail_fast
+from underwrite.storage.processes import is_azurite, signal_group, tail, wait_for_exit
 
 if TYPE_CHECKING:  # the Azure SDK loads lazily, so `underwrite --help` stays fast
     from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -99,10 +96,7 @@ class Emulator:
         from azure.storage.blob import BlobServiceClient
 
         return BlobServiceClient.from_connection_string(
-            self.connection_string,
-            retry_total=0,
-            connection_timeout=timeout,
-            read_timeout=timeout,
+            self.connection_string, **fail_fast(timeout)
         )
 
     def running(self) -> Running | None:
@@ -114,7 +108,7 @@ class Emulator:
         except (ValueError, TypeError):
             logger.warning("ignoring unreadable pidfile %s", self.pid_file)
             return None
-        return record if _is_azurite(record.pid) else None
+        return record if is_azurite(record.pid) else None
 
     def is_running(self) -> bool:
         """Whether our Azurite is alive on this host and port and accepts our key."""
@@ -148,13 +142,13 @@ class Emulator:
         if record is None:
             return False
         # Azurite leads its own process group (start_new_session), so this reaches only it.
-        _signal(record.pid, signal.SIGTERM)
-        if not _wait_for_exit(record.pid, self._process, timeout):
+        signal_group(record.pid, signal.SIGTERM)
+        if not wait_for_exit(record.pid, self._process, timeout):
             logger.warning(
                 "Azurite pid %s ignored SIGTERM for %ss; killing it", record.pid, timeout
             )
-            _signal(record.pid, signal.SIGKILL)
-            _wait_for_exit(record.pid, self._process, timeout)
+            signal_group(record.pid, signal.SIGKILL)
+            wait_for_exit(record.pid, self._process, timeout)
         self._process = None
         return True
 
@@ -232,7 +226,7 @@ class Emulator:
             if not self._alive():
                 self.pid_file.unlink(missing_ok=True)
                 raise EmulatorError(
-                    f"Azurite exited while starting; see {self.log_file}:\n{_tail(self.log_file)}"
+                    f"Azurite exited while starting; see {self.log_file}:\n{tail(self.log_file)}"
                 )
             time.sleep(0.2)
         if self._process is not None:  # only what this call launched; a reused one stays
@@ -277,143 +271,3 @@ def free_loopback_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _is_azurite(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    # A reused pid, or a zombie (empty cmdline), is not our Azurite.
-    return b"azurite" in cmdline.read_bytes() if cmdline.exists() else True
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
-        os.killpg(pid, signum)
-
-
-def _wait_for_exit(pid: int, process: subprocess.Popen[bytes] | None, timeout: float) -> bool:
-    if process is not None and process.pid == pid:
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-    deadline = time.monotonic() + timeout
-    while _is_azurite(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    if not path.exists():
-        return "(no log written)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _dvc(repo: Path, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True, timeout=120
-    )
-    if result.returncode != 0:
-        raise EmulatorError(f"`dvc {args[0]} {args[1]}` failed in {repo}: {result.stderr.strip()}")
-
-
-def configure_dvc(emulator: Emulator, repo: Path, remote: str = "blob") -> str:
-    """Point DVC remote REMOTE of REPO at the running emulator; returns the container name.
-
-    The connection string goes to .dvc/config.local (never committed) and the container
-    named by the remote's url azure://<container> is created.
-    """
-    try:
-        container = read_remote(repo, remote).container
-    except DoctorError as error:
-        raise EmulatorError(str(error)) from error
-    emulator.start()
-    emulator.ensure_container(container)
-    _dvc(
-        repo, "remote", "modify", "--local", remote, "connection_string", emulator.connection_string
-    )
-    return container
-
-
-azurite_app = typer.Typer(
-    help="The local Azure Blob emulator (Azurite) for tests and a local DVC remote.",
-    no_args_is_help=True,
-)
-Port = Annotated[
-    int, typer.Option(envvar="AZURITE_PORT", help="Loopback port of the blob service.")
-]
-Location = Annotated[
-    Path,
-    typer.Option(envvar="AZURITE_LOCATION", help="Folder for data, log, pidfile and account key."),
-]
-
-
-def _fail(error: EmulatorError) -> typer.Exit:
-    typer.echo(f"✗ {error}", err=True)
-    return typer.Exit(1)
-
-
-@azurite_app.command("start")
-def start_command(
-    port: Port = 10000, location: Location = Path(".azurite"), timeout: float = 30.0
-) -> None:
-    """Start Azurite in the background (or reuse the one already running)."""
-    emulator = Emulator(port=port, location=location)
-    try:
-        emulator.start(timeout=timeout)
-    except EmulatorError as error:
-        raise _fail(error) from error
-    typer.echo(f"✓ Azurite answers on {emulator.blob_endpoint} (log: {emulator.log_file})")
-
-
-@azurite_app.command("stop")
-def stop_command(location: Location = Path(".azurite")) -> None:
-    """Stop the Azurite started from LOCATION."""
-    stopped = Emulator(location=location).stop()
-    typer.echo("✓ Azurite stopped" if stopped else "Azurite was not running")
-
-
-@azurite_app.command("status")
-def status_command(port: Port = 10000, location: Location = Path(".azurite")) -> None:
-    """Say whether Azurite runs and answers; exit code 1 when it does not."""
-    emulator = Emulator(port=port, location=location)
-    record = emulator.running()
-    if record is None:
-        typer.echo("Azurite is not running; start it with `make azurite`")
-        raise typer.Exit(1)
-    emulator.port = record.port
-    if not emulator.is_running():
-        typer.echo(f"✗ Azurite pid {record.pid} does not answer on {emulator.blob_endpoint}")
-        raise typer.Exit(1)
-    typer.echo(f"✓ Azurite pid {record.pid} answers on {emulator.blob_endpoint}")
-
-
-@azurite_app.command("configure-dvc")
-def configure_dvc_command(
-    remote: str = "blob",
-    repo: Path = Path("."),
-    port: Port = 10000,
-    location: Location = Path(".azurite"),
-) -> None:
-    """Point a DVC remote at the emulator (.dvc/config.local) and create its container."""
-    emulator = Emulator(port=port, location=location)
-    try:
-        container = configure_dvc(emulator, repo, remote)
-    except EmulatorError as error:
-        raise _fail(error) from error
-    typer.echo(
-        f"✓ remote '{remote}' → container '{container}' on {emulator.blob_endpoint} "
-        "(connection string in .dvc/config.local)"
-    )
-
-
-@azurite_app.command("connection-string")
-def connection_string_command(port: Port = 10000, location: Location = Path(".azurite")) -> None:
-    """Print the emulator's connection string, e.g. for AZURE_STORAGE_CONNECTION_STRING."""
-    typer.echo(Emulator(port=port, location=location).connection_string)
