@@ -19,6 +19,8 @@ def run_stage(main: Callable[..., None]) -> None:
     from underwrite.params import ParamsError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the Azure SDK logs every HTTP request and response, headers and all, at INFO
+    logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         typer.run(main)
     except (StageError, SourceError, ParamsError) as err:

@@ -1,0 +1,268 @@
+"""Run the real dvc in temporary copies of the repository, never in the repository itself.
+
+A copy holds the working tree's files that git tracks or would track (so work in progress is
+tested too) in a fresh git repository; dvc runs there with <copy>/src first on PYTHONPATH, so
+the copy's code is what the stages import, and with its own DVC/Azure config directories, so
+nothing of this machine's configuration leaks in. The expensive first `dvc repro` runs once
+per session, from scratch, in a template; tests work on copies of it, .dvc/cache included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+DVC_TIMEOUT = 600.0
+GIT_TIMEOUT = 60.0
+REMOTE = "blob"  # the remote .dvc/config declares
+
+_RAN = re.compile(r"^Running stage '([^']+)'", re.MULTILINE)
+_CACHED = re.compile(r"^Stage '([^']+)' is cached - skipping run", re.MULTILINE)
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "underwrite tests",
+    "GIT_AUTHOR_EMAIL": "tests@underwrite.invalid",
+    "GIT_COMMITTER_NAME": "underwrite tests",
+    "GIT_COMMITTER_EMAIL": "tests@underwrite.invalid",
+}
+
+
+@dataclass(frozen=True)
+class DvcRun:
+    """What one dvc command printed, and which stages it ran or restored from the run cache."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ran(self) -> list[str]:
+        """Stages whose command dvc ran ("Running stage 'X'"), in order."""
+        return _RAN.findall(self.stdout)
+
+    @property
+    def cached(self) -> list[str]:
+        """Stages dvc restored from the run cache instead of running them."""
+        return _CACHED.findall(self.stdout)
+
+    def __str__(self) -> str:
+        return (
+            f"dvc {' '.join(self.args)} exited {self.returncode}\n"
+            f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        )
+
+
+@dataclass(frozen=True)
+class RepoCopy:
+    """A repository in a temporary folder; `home` (beside it) holds dvc's per-user state."""
+
+    path: Path
+    home: Path
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "DVC_"))}
+        env |= {
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            "PYTHONPATH": str(self.path / "src"),
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(self.home / "dvc-site"),
+            "DVC_GLOBAL_CONFIG_DIR": str(self.home / "dvc-global"),
+            "DVC_SYSTEM_CONFIG_DIR": str(self.home / "dvc-system"),
+            "AZURE_CONFIG_DIR": str(self.home / "azure"),  # dvc-azure reads az CLI config
+            **_GIT_IDENTITY,
+        }
+        return env | dict(extra or {})
+
+    def dvc(self, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> DvcRun:
+        """Run the real dvc here; with check, a non-zero exit fails the test with its output."""
+        returncode, stdout, stderr = run_group(
+            [str(VENV_BIN / "dvc"), *args], self.path, self.env(env)
+        )
+        run = DvcRun(args, returncode, stdout, stderr)
+        if check and run.returncode != 0:
+            pytest.fail(str(run), pytrace=False)
+        return run
+
+    def git(self, *args: str) -> str:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=self.path,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=True,
+        )
+        return done.stdout
+
+    def commit(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "-m", message)
+
+    def set_params(self, changes: Mapping[str, Any]) -> None:
+        """Set dotted keys in params.yaml, e.g. {"train.hist_gradient_boosting.max_depth": 2}."""
+        path = self.path / "params.yaml"
+        params = yaml.safe_load(path.read_text())
+        for dotted, value in changes.items():
+            *parents, key = dotted.split(".")
+            section = params
+            for part in parents:
+                section = section[part]
+            section[key] = value
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def lock_md5s(self) -> dict[str, str]:
+        """Every output recorded in dvc.lock, as path -> md5."""
+        lock = yaml.safe_load((self.path / "dvc.lock").read_text())
+        return {
+            out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]
+        }
+
+    def md5s(self, paths: list[str]) -> dict[str, str | None]:
+        """The md5 of each file's bytes as it is now (None when the file is missing)."""
+        return {p: file_md5(self.path / p) if (self.path / p).is_file() else None for p in paths}
+
+    def stages(self) -> list[str]:
+        """The stage names of dvc.yaml, in order."""
+        return list(yaml.safe_load((self.path / "dvc.yaml").read_text())["stages"])
+
+    def outputs(self, stages: Collection[str] | None = None) -> dict[str, bool]:
+        """The outputs (outs, metrics, plots) of STAGES (default all), as path -> cached by dvc."""
+        return pipeline_outputs(self.path, stages)
+
+    def copy(self, dest: Path) -> RepoCopy:
+        """A byte-for-byte copy (git history and .dvc/cache included) at DEST."""
+        shutil.copytree(self.path, dest, symlinks=True, ignore=_ignore_dvc_tmp)
+        return RepoCopy(dest, dest.parent / "home")
+
+    def clone(self, dest: Path) -> RepoCopy:
+        """`git clone` to DEST: what another machine gets (no cache, no config.local)."""
+        subprocess.run(
+            ["git", "clone", "-q", str(self.path), str(dest)],
+            env=self.env(),
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=True,
+        )
+        return RepoCopy(dest, dest.parent / "home")
+
+    def use_remote(self, connection_string: str, container: str) -> None:
+        """Point the remote at CONTAINER, credentials in .dvc/config.local (never committed).
+
+        Written as `dvc remote modify --local` writes it, without two more dvc start-ups.
+        """
+        (self.path / ".dvc" / "config.local").write_text(
+            f"['remote \"{REMOTE}\"']\n"
+            f"    url = azure://{container}\n"
+            f"    connection_string = {connection_string}\n"
+        )
+
+
+def run_group(command: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str, str]:
+    """Run COMMAND in its own process group; on timeout, kill the group (dvc and its stages)."""
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=DVC_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return process.returncode, stdout, stderr
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pipeline_outputs(repo: Path, stages: Collection[str] | None = None) -> dict[str, bool]:
+    """The outputs (outs, metrics, plots) dvc.yaml declares for STAGES (default all), as
+    path -> cached by dvc."""
+    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    outputs = {}
+    for name, stage in declared.items():
+        if stages is not None and name not in stages:
+            continue
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                path, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+                outputs[path] = (options or {}).get("cache", True)
+    return outputs
+
+
+def working_tree_files(root: Path) -> list[str]:
+    """Files git tracks or would track (not ignored), as they are now in the working tree."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        check=True,
+    ).stdout
+    return sorted({p for p in listed.split("\0") if p and (root / p).is_file()})
+
+
+def copy_repository(dest: Path, scratch: bool) -> RepoCopy:
+    """A fresh git repository at DEST with the project's files; with scratch, no outputs at all
+    (no dvc.lock, none of the outputs git tracks), as if the pipeline had never run."""
+    for relative in working_tree_files(REPO_ROOT):
+        (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / relative, dest / relative)
+    if scratch:
+        for output in [*pipeline_outputs(dest), "dvc.lock"]:
+            (dest / output).unlink(missing_ok=True)
+    repo = RepoCopy(dest, dest.parent / "home")
+    repo.git("init", "-q", "-b", "main")
+    repo.commit("copy of the working tree")
+    return repo
+
+
+def _ignore_dvc_tmp(folder: str, names: list[str]) -> list[str]:
+    # .dvc/tmp holds locks and process state of the source's own dvc runs
+    return ["tmp"] if Path(folder).name == ".dvc" else []
+
+
+@pytest.fixture(scope="session")
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> RepoCopy:
+    """The repository after one `dvc repro` from scratch, committed; copy it, never change it."""
+    repo = copy_repository(tmp_path_factory.mktemp("template") / "repo", scratch=True)
+    repo.dvc("repro")
+    repo.commit("dvc repro")
+    return repo
+
+
+@pytest.fixture
+def reproduced_repo(reproduced_template: RepoCopy, tmp_path: Path) -> RepoCopy:
+    """A private copy of the reproduced template, free to change."""
+    return reproduced_template.copy(tmp_path / "repo")
+
+
+@pytest.fixture
+def scratch_repo(tmp_path: Path) -> RepoCopy:
+    """A copy of the repository on which the pipeline has never run."""
+    return copy_repository(tmp_path / "repo", scratch=True)
