@@ -28,7 +28,7 @@ setup: .venv/.synced node_modules/.installed ## Install Python and Node dependen
 
 azurite: setup ## Start the local Azure Blob emulator and point the DVC remote at it
 	$(RUN) underwrite azurite start --port $(AZURITE_PORT)
-	$(RUN) underwrite azurite configure-dvc
+	$(RUN) underwrite azurite configure-dvc --port $(AZURITE_PORT)
 
 azurite-stop: ## Stop the local Azure Blob emulator
 	$(RUN) underwrite azurite stop
@@ -59,6 +59,77 @@ format: setup ## Fix what ruff can fix
 
 test: setup lint ## Run the whole test suite (real dvc, Azurite, bentoml serve)
 	$(RUN) pytest
+
+# Release (docs/release.md). VERSION=v0.0.3 picks a registered version; without it, the model
+# pinned by the committed dvc.lock (registered as a new version when its md5 is new).
+.PHONY: build stage promote release rollback release-status release-stop
+
+build: setup ## Build a bento from a registered model version (VERSION=..., default: dvc.lock's)
+	$(RUN) underwrite release build $(VERSION)
+
+stage: setup ## Serve a version as staging, run the smoke suite, then assign it to staging
+	$(RUN) underwrite release stage $(VERSION)
+
+promote: setup ## Promote the staged version to production if the quality gate allows
+	$(RUN) underwrite release promote $(VERSION)
+
+release: setup ## build -> stage -> smoke -> promote the committed dvc.lock's model
+	$(RUN) underwrite release all
+
+rollback: setup ## Put production back on the version it served before
+	$(RUN) underwrite release rollback
+
+release-status: setup ## Registered versions, stages, and what staging and production serve
+	$(RUN) underwrite release status
+
+release-stop: setup ## Stop the local staging and production servers
+	$(RUN) underwrite release stop
+
+# The pull-request report (docs/ci.md), as CI posts it: reproduce, then compare with BASE.
+# The report is written even when dvc repro fails (it says so); make still exits non-zero.
+.PHONY: report
+BASE ?= main
+REPORT_DIR ?= reports/pr
+
+report: setup ## Reproduce, then write reports/pr/report.md: what changed against BASE (default main)
+	@mkdir -p $(REPORT_DIR)
+	@set -o pipefail; status=0; \
+	$(RUN) dvc repro 2>&1 | tee $(REPORT_DIR)/repro.log || status=$$?; \
+	$(RUN) underwrite report --base $(BASE) --out $(REPORT_DIR) \
+		--repro-log $(REPORT_DIR)/repro.log $(REPORT_ARGS) && exit $$status
+
+# Serving (docs/serving.md): the current model behind the HTTP API on localhost:$(SERVE_PORT).
+.PHONY: serve requirements
+SERVE_PORT ?= 3000
+
+serve: setup ## Serve the current model (import it into BentoML, then bentoml serve) on localhost:3000
+	$(RUN) underwrite serve --port $(SERVE_PORT)
+
+requirements: setup ## Export uv.lock's runtime packages to requirements.txt (what a bento installs)
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes -o requirements.txt
+
+# Drift monitoring (docs/drift.md): the inference log against the training data, and the
+# loop back to retraining. `make drift` exits 0 no drift, 1 drift, 2 cannot tell, 3 bad input.
+.PHONY: drift simulate retrain-loop
+INFERENCE_LOG ?= logs/inference
+LABELS ?= logs/labels.csv
+SHIFT ?= none
+ROWS ?=
+DRIFT_END ?= now
+
+drift: setup ## Check the inference log for drift (INFERENCE_LOG=logs/inference); report in reports/drift
+	$(RUN) dvc repro profile
+	$(RUN) underwrite drift --log $(INFERENCE_LOG) --end $(DRIFT_END)
+
+simulate: setup ## Replay held-out applications into the log (SHIFT=none|income_inflation|..., ROWS=)
+	$(RUN) dvc repro prepare train
+	$(RUN) underwrite simulate --to-log $(INFERENCE_LOG) --shift $(SHIFT) \
+		$(if $(ROWS),--rows $(ROWS)) --labels-out $(LABELS)
+
+retrain-loop: azurite ## Drift check -> labels -> new data version -> dvc repro -> push to Azurite
+	$(RUN) dvc repro
+	$(RUN) underwrite retrain loop --log $(INFERENCE_LOG) --labels $(LABELS) --end $(DRIFT_END) --push
+	@echo; cat reports/retrain/report.md
 
 clean: azurite-stop ## Stop services and remove local tool folders (not data or git)
 	rm -rf .tools .pytest_cache .ruff_cache

@@ -9,6 +9,15 @@ from pathlib import Path
 
 import typer
 
+from underwrite.drift.command import drift as drift_command  # heavy imports inside
+from underwrite.drift.command import simulate as simulate_command
+from underwrite.release.commands import app as release_app  # lazy too
+from underwrite.report.command import report as report_command  # its heavy imports are lazy
+from underwrite.retrain import retrain_app  # heavy imports inside the commands
+from underwrite.serving_cli import import_model_command, serve_command  # lazy too
+from underwrite.storage.azurite_cli import azurite_app  # heavy imports inside the commands
+from underwrite.storage.doctor import doctor_command
+
 app = typer.Typer(
     help="Reproducible, fairness-gated mortgage-approval model.",
     no_args_is_help=True,
@@ -35,6 +44,23 @@ def check_params(path: Path = typer.Argument(Path("params.yaml"))) -> None:
         typer.echo(f"ERROR: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{path}: ok")
+
+
+app.command("report")(report_command)
+app.command("doctor")(doctor_command)
+app.add_typer(azurite_app, name="azurite")
+
+
+app.add_typer(release_app, name="release")
+
+
+app.command("drift")(drift_command)
+app.command("simulate")(simulate_command)
+app.add_typer(retrain_app, name="retrain")
+
+
+app.command("import-model")(import_model_command)
+app.command("serve")(serve_command)
 
 
 if __name__ == "__main__":

@@ -11,19 +11,45 @@ from underwrite.schema import GROUPS
 UNKNOWN = "unknown"
 
 
+def _applications(y_true, y_pred, sample_weight) -> int:
+    return int(np.sum(sample_weight))
+
+
+def _observed_approval_rate(y_true, y_pred, sample_weight) -> float:
+    return float(np.average(y_true, weights=sample_weight))
+
+
+METRICS = {
+    "applications": _applications,
+    "observed_approval_rate": _observed_approval_rate,
+    "approval_rate": selection_rate,
+    "true_positive_rate": true_positive_rate,
+}
+
+
 def group_table(y_true: pd.Series, approved: np.ndarray, groups: pd.Series) -> pd.DataFrame:
-    """Per group: applications, observed approval rate, model approval rate, model TPR."""
+    """Per group: applications, observed approval rate, model approval rate, model TPR.
+
+    fairlearn gets one row per (outcome, decision, group) weighted by how many applications
+    share it: the same rates as one row per application, but MetricFrame, which handles
+    each row's values one by one, sees at most a few rows per group instead of millions.
+    """
     known = (groups != UNKNOWN).to_numpy()
+    cells = pd.DataFrame(
+        {
+            "y": y_true.to_numpy()[known],
+            "approved": np.asarray(approved)[known],
+            "group": groups.to_numpy()[known],
+        }
+    )
+    cells = cells.value_counts(sort=False).reset_index(name="count")
+    weight = {"sample_weight": cells["count"].to_numpy()}
     frame = MetricFrame(
-        metrics={
-            "applications": lambda y, p: len(y),
-            "observed_approval_rate": lambda y, p: float(np.mean(y)),
-            "approval_rate": selection_rate,
-            "true_positive_rate": true_positive_rate,
-        },
-        y_true=y_true.to_numpy()[known],
-        y_pred=approved[known],
-        sensitive_features=groups.to_numpy()[known],
+        metrics=METRICS,
+        y_true=cells["y"].to_numpy(),
+        y_pred=cells["approved"].to_numpy(),
+        sensitive_features=cells["group"].to_numpy(),
+        sample_params={name: weight for name in METRICS},
     )
     return frame.by_group
 

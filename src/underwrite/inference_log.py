@@ -38,3 +38,28 @@ def read_local(folder: Path) -> pd.DataFrame:
     """Every record under a local log folder, as one frame (small logs, tests, the loop)."""
     frames = [pd.read_json(path, lines=True) for path in log_files(folder)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def record(
+    application: dict,
+    *,
+    request_id: str,
+    timestamp: str,
+    model_version: str,
+    model_md5: str,
+    probability: float,
+    approved: bool,
+) -> dict:
+    """One flat record: every input field (null when not sent), then the prediction."""
+    flat = {name: application.get(name) for name in input_fields()}
+    flat.update(
+        {
+            REQUEST_ID: request_id,
+            TIMESTAMP: timestamp,
+            MODEL_VERSION: model_version,
+            MODEL_MD5: model_md5,
+            PROBABILITY: probability,
+            APPROVED: approved,
+        }
+    )
+    return flat

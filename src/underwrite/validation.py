@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
-from sklearn.metrics import roc_auc_score
 
 from underwrite.schema import COLUMNS, LABEL, Column, Role, columns_with
 
@@ -111,17 +111,35 @@ def _rule_name(check: str) -> str:
     return plain.get(check, check)
 
 
+def folded_auc(values: np.ndarray, positive: np.ndarray) -> float | None:
+    """ROC AUC of ``values`` as a score for ``positive``, folded to >= 0.5; None if undefined.
+
+    The same number as sklearn's roc_auc_score (ties count half: the Mann-Whitney U),
+    computed from label counts per distinct value, so a million rows cost one hash of the
+    values instead of a sort and sklearn's checks of every row.
+    """
+    codes, distinct = pd.factorize(values, sort=True)
+    total = np.bincount(codes, minlength=len(distinct))
+    pos = np.bincount(codes, weights=positive, minlength=len(distinct))
+    neg = total - pos
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if len(distinct) < 2 or n_pos == 0 or n_neg == 0:
+        return None
+    negatives_below = np.cumsum(neg) - neg
+    auc = float(np.dot(pos, negatives_below + 0.5 * neg) / (n_pos * n_neg))
+    return max(auc, 1 - auc)
+
+
 def single_feature_auc(frame: pd.DataFrame) -> dict[str, float]:
     """How well each feature alone separates the label (ROC AUC folded to >= 0.5)."""
     label = frame[LABEL]
     scores = {}
     for column in columns_with([Role.FEATURE, Role.PROTECTED]):
         values = pd.to_numeric(frame[column.name], errors="coerce")
-        known = values.notna() & label.notna()
-        if values[known].nunique() < 2 or label[known].nunique() < 2:
-            continue
-        auc = roc_auc_score(label[known], values[known])
-        scores[column.name] = round(float(max(auc, 1 - auc)), 6)
+        known = (values.notna() & label.notna()).to_numpy()
+        auc = folded_auc(values.to_numpy()[known], label.to_numpy()[known] == 1)
+        if auc is not None:
+            scores[column.name] = round(auc, 6)
     return scores
 
 

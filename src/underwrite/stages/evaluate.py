@@ -25,6 +25,8 @@ from underwrite.stages import run_stage
 
 log = logging.getLogger(__name__)
 
+CURVE_DECIMALS = 3
+
 
 def quality(y: pd.Series, proba: np.ndarray, approved: np.ndarray) -> dict[str, float]:
     return {
@@ -38,8 +40,14 @@ def quality(y: pd.Series, proba: np.ndarray, approved: np.ndarray) -> dict[str, 
 
 
 def log_plots(live: Live, y: pd.Series, proba: np.ndarray, approved: np.ndarray, bins: int):
-    live.log_sklearn_plot("roc", y, proba, name="roc.json")
-    live.log_sklearn_plot("precision_recall", y, proba, name="precision_recall.json")
+    # Curves from probabilities on a grid of CURVE_DECIMALS: at most 1,001 thresholds, so
+    # the files stay small at any number of applications (the metrics use exact values).
+    # The confusion matrix stays one entry per application: DVC's template counts entries.
+    curve = np.round(proba, CURVE_DECIMALS)
+    live.log_sklearn_plot("roc", y, curve, name="roc.json", drop_intermediate=True)
+    live.log_sklearn_plot(
+        "precision_recall", y, curve, name="precision_recall.json", drop_intermediate=True
+    )
     live.log_sklearn_plot("confusion_matrix", y, approved, name="confusion_matrix.json")
     live.log_sklearn_plot("calibration", y, proba, name="calibration.json", n_bins=bins)
 

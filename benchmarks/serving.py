@@ -1,0 +1,282 @@
+"""Load the served model with locust, beside two baselines, and print the results as markdown.
+
+    uv run --group bench python benchmarks/serving.py [--seconds 20] [--concurrency 1 16 64]
+
+Serves models/model.joblib (imported into a scratch BENTOML_HOME under benchmarks/.work/) as:
+this service (`bentoml serve underwrite.service:LoanApproval`, 2 workers); an untuned BentoML
+service of the same model (benchmarks/serving_untuned.py: BentoML's defaults); and a minimal
+uvicorn + Starlette app (benchmarks/serving_asgi.py) at 1 and 2 workers. Each is loaded with
+locust (closed loop, no think time) at each concurrency, with single applications
+(/predict) and batches (/predict_batch), on loopback only, for a bounded time. Then the
+settings ladder: what each of the service's settings adds, at concurrency 16. Nothing here
+asserts a time; results go to docs/benchmarks.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "benchmarks"
+BIN = Path(sys.executable).parent
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path = ROOT
+
+
+@dataclass(frozen=True)
+class Result:
+    system: str
+    route: str
+    concurrency: int
+    requests: int
+    failures: int
+    rps: float
+    p50: float
+    p99: float
+    rows_per_request: int
+
+    def row(self) -> str:
+        rows = f"{self.rps * self.rows_per_request:,.0f}" if self.rows_per_request > 1 else ""
+        return (
+            f"| {self.system} | {self.route} | {self.concurrency} | {self.rps:,.1f} | "
+            f"{self.p50:,.0f} | {self.p99:,.0f} | {self.failures} of {self.requests} | {rows} |"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def import_model(home: Path) -> str:
+    env = dict(os.environ, BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="True")
+    done = subprocess.run(
+        [str(BIN / "underwrite"), "import-model"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        sys.exit(f"cannot import models/model.joblib: {done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def start(system: System, port: int, log: Path) -> subprocess.Popen:
+    command = [part.replace("{port}", str(port)) for part in system.command]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command,
+            cwd=system.cwd,
+            env=system.env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 240
+    body = json.loads((log.parent / "single.json").read_text())
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{system.name} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=5).is_success:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    stop(process)
+    sys.exit(f"{system.name} did not answer within 240 s:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def locust(url: str, route: str, body: Path, users: int, seconds: int, out: Path) -> dict:
+    prefix = out / f"locust-{route.strip('/')}-{users}"
+    env = dict(os.environ, BENCH_ROUTE=route, BENCH_BODY=str(body))
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(HERE / "serving_locustfile.py"),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds}s",
+        "-H",
+        url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "10",
+    ]
+    subprocess.run(command, env=env, capture_output=True, timeout=seconds + 120, check=False)
+    with open(f"{prefix}_stats.csv") as stats:
+        return next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
+
+
+def measure(system: System, routes: dict, concurrency: list[int], args, work: Path) -> list:
+    port = free_port()
+    process = start(system, port, work / f"{system.name.replace(' ', '_')}.log")
+    results = []
+    try:
+        for route, (body, rows) in routes.items():
+            for users in concurrency:
+                stats = locust(f"http://127.0.0.1:{port}", route, body, users, args.seconds, work)
+                results.append(
+                    Result(
+                        system.name,
+                        route,
+                        users,
+                        int(stats["Request Count"]),
+                        int(stats["Failure Count"]),
+                        float(stats["Requests/s"]),
+                        float(stats["50%"]),
+                        float(stats["99%"]),
+                        rows,
+                    )
+                )
+                print(results[-1].row(), flush=True)
+    finally:
+        stop(process)
+    return results
+
+
+def profile(tag: str, home: Path) -> list[str]:
+    """Milliseconds per Pipeline call by rows, one thread: where a request's time goes."""
+    script = (
+        "import time, json, sys, bentoml, joblib, pandas as pd\n"
+        "from threadpoolctl import threadpool_limits\n"
+        "from underwrite.inference_log import input_fields\n"
+        "threadpool_limits(1)\n"
+        f"m = bentoml.models.get({tag!r}); p = joblib.load(m.path_of('model.joblib'))\n"
+        "rows = json.load(open(m.path_of('golden.json')))['applications']\n"
+        "for n in (1, 16, 64, 256):\n"
+        "    f = pd.DataFrame.from_records((rows * 64)[:n], columns=input_fields()).astype(float)\n"
+        "    p.predict_proba(f); t = time.perf_counter()\n"
+        "    for _ in range(30): p.predict_proba(f)\n"
+        "    print(n, (time.perf_counter() - t) / 30 * 1000)\n"
+    )
+    env = dict(os.environ, BENTOML_HOME=str(home), OMP_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    return [
+        f"| {n} | {float(ms):.1f} | {float(ms) / int(n):.2f} |"
+        for n, ms in (line.split() for line in out.stdout.splitlines())
+    ]
+
+
+def systems(tag: str, home: Path) -> dict[str, System]:
+    base = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    base.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="True", UNDERWRITE_MODEL_TAG=tag)
+    tuned = dict(base, UNDERWRITE_WORKERS="2", UNDERWRITE_INFERENCE_LOG=str(home / "inference"))
+    bento = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "{port}"]
+    uvicorn = [str(BIN / "uvicorn"), "serving_asgi:app", "--host", "127.0.0.1", "--port", "{port}"]
+    return {
+        "tuned": System("this service", [*bento, "underwrite.service:LoanApproval"], tuned),
+        "untuned": System("BentoML untuned", [*bento, "serving_untuned:Untuned"], base, HERE),
+        "asgi1": System("uvicorn+Starlette 1w", [*uvicorn, "--workers", "1"], base, HERE),
+        "asgi2": System("uvicorn+Starlette 2w", [*uvicorn, "--workers", "2"], base, HERE),
+        # the settings ladder: this service with its settings switched off, one at a time
+        "ladder0": System(
+            "service: 1 worker, 2 math threads, no batching",
+            [*bento, "underwrite.service:LoanApproval"],
+            dict(
+                tuned, UNDERWRITE_WORKERS="1", OMP_NUM_THREADS="2", UNDERWRITE_MAX_MODEL_BATCH="1"
+            ),
+        ),
+        "ladder1": System(
+            "service: 1 worker, 1 math thread, no batching",
+            [*bento, "underwrite.service:LoanApproval"],
+            dict(tuned, UNDERWRITE_WORKERS="1", UNDERWRITE_MAX_MODEL_BATCH="1"),
+        ),
+        "ladder2": System(
+            "service: 2 workers, 1 math thread, no batching",
+            [*bento, "underwrite.service:LoanApproval"],
+            dict(tuned, UNDERWRITE_MAX_MODEL_BATCH="1"),
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20, help="per load run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--batch-size", type=int, default=50, help="applications per batch")
+    parser.add_argument("--only", nargs="+", help="systems to run (default: all)")
+    args = parser.parse_args()
+    work = HERE / ".work" / "serving"
+    work.mkdir(parents=True, exist_ok=True)
+    home = work / "bentoml"
+    tag = import_model(home)
+    golden = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import json; from underwrite.api import golden_applications;"
+                " print(json.dumps(golden_applications()))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    )
+    (work / "single.json").write_text(json.dumps(golden[0]))
+    (work / "batch.json").write_text(json.dumps((golden * args.batch_size)[: args.batch_size]))
+    routes = {
+        "/predict": (work / "single.json", 1),
+        "/predict_batch": (work / "batch.json", args.batch_size),
+    }
+    print(f"{platform.node()}: {os.cpu_count()} cores, load {os.getloadavg()}, model {tag}\n")
+    print(
+        "| rows | ms per call | ms per row |\n| --- | --- | --- |\n" + "\n".join(profile(tag, home))
+    )
+    print("\n| system | route | concurrency | req/s | p50 ms | p99 ms | errors | rows/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    chosen = systems(tag, home)
+    for key in args.only or list(chosen):
+        if key.startswith("ladder"):
+            measure(chosen[key], {"/predict": routes["/predict"]}, [16], args, work)
+        else:
+            measure(chosen[key], routes, args.concurrency, args, work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The trained Pipeline in the BentoML model store, labelled with where it came from.
+
+The store holds a byte-identical copy of ``models/model.joblib`` (so its md5 is the one in
+``dvc.lock``), labels that tie it to its origin (git commit, model md5, data version) and
+metadata the service needs at run time (decision threshold, whether protected attributes
+are inputs, golden predictions) or a reviewer wants to see (evaluation metrics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import joblib
+import pandas as pd
+import sklearn
+import yaml
+
+from underwrite.api import golden_applications
+from underwrite.params import load_params
+from underwrite.schema import feature_columns, names
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "loan-approval"  # the model's artifact name in dvc.yaml, and GTO's
+MODEL_FILE = "model.joblib"
+GOLDEN_FILE = "golden.json"
+DATA_PATH = "data/raw/applications.parquet"  # its md5 in dvc.lock is the data version
+METRICS_PATH = "reports/evaluate/metrics.json"
+
+
+class ModelImportError(ValueError):
+    """The model cannot be imported: the message names the file and what to run."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a model file comes from, read from the repository that produced it."""
+
+    git_commit: str
+    git_dirty: bool
+    model_md5: str
+    data_md5: str
+    metrics: dict[str, Any]
+    threshold: float
+    include_protected: bool
+
+    def labels(self) -> dict[str, str]:
+        return {
+            "git_commit": self.git_commit,
+            "git_dirty": str(self.git_dirty).lower(),
+            "model_md5": self.model_md5,
+            "data_md5": self.data_md5,
+            "dvc_artifact": MODEL_NAME,
+        }
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _lock_md5(lock: dict, path: str, lock_file: Path) -> str:
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out.get("path") == path:
+                return out["md5"]
+    raise ModelImportError(f"{lock_file}: no stage outputs {path}; run `dvc repro` first")
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=30, check=True
+        )
+    except (subprocess.CalledProcessError, FileNotFoundError) as err:
+        raise ModelImportError(f"{repo}: not a git repository ({err})") from err
+    return done.stdout.strip()
+
+
+def read_origin(model_path: Path, repo: Path) -> Origin:
+    """The labels and metadata of ``model_path`` from dvc.lock, metrics.json and params.yaml.
+
+    Refuses a model file that is not the version dvc.lock records.
+    """
+    lock_file = repo / "dvc.lock"
+    if not lock_file.is_file():
+        raise ModelImportError(f"{lock_file}: no such file; run `dvc repro` first")
+    lock = yaml.safe_load(lock_file.read_text()) or {}
+    try:
+        relative = model_path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError as err:
+        raise ModelImportError(f"{model_path} is not inside the repository {repo}") from err
+    model_md5 = _lock_md5(lock, relative, lock_file)
+    actual = file_md5(model_path)
+    if actual != model_md5:
+        raise ModelImportError(
+            f"{model_path} (md5 {actual}) is not the version dvc.lock records ({model_md5}); "
+            "run `dvc checkout` to restore it or `dvc repro` to record it"
+        )
+    metrics_file = repo / METRICS_PATH
+    if not metrics_file.is_file():
+        raise ModelImportError(f"{metrics_file}: no such file; run `dvc repro` first")
+    params = load_params(repo / "params.yaml")
+    return Origin(
+        git_commit=_git(repo, "rev-parse", "HEAD"),
+        git_dirty=bool(_git(repo, "status", "--porcelain", "--untracked-files=no")),
+        model_md5=model_md5,
+        data_md5=_lock_md5(lock, DATA_PATH, lock_file),
+        metrics=json.loads(metrics_file.read_text()),
+        threshold=params.evaluate.threshold,
+        include_protected=params.features.include_protected,
+    )
+
+
+def golden_predictions(pipeline: Any, include_protected: bool) -> dict[str, list]:
+    """The golden applications and this model's probabilities of approval for them."""
+    applications = golden_applications()
+    columns = names(feature_columns(include_protected))
+    frame = pd.DataFrame.from_records(applications, columns=columns).astype("float64")
+    return {
+        "applications": applications,
+        "probabilities": pipeline.predict_proba(frame)[:, 1].tolist(),
+    }
+
+
+def find_existing(origin: Origin) -> bentoml.Tag | None:
+    """A stored model with the same file and the same decision threshold, if any."""
+    try:
+        stored = bentoml.models.list(MODEL_NAME)
+    except bentoml.exceptions.NotFound:
+        return None
+    for model in stored:
+        same_file = model.info.labels.get("model_md5") == origin.model_md5
+        if same_file and model.info.metadata.get("threshold") == origin.threshold:
+            return model.tag
+    return None
+
+
+def import_model(
+    model_path: Path = Path("models/model.joblib"), repo: Path = Path(".")
+) -> bentoml.Tag:
+    """Import the trained Pipeline into the BentoML model store; return its tag.
+
+    A relative ``model_path`` is relative to ``repo``. Importing a model already in the
+    store (same md5 and threshold) returns the existing tag instead of a new version.
+    """
+    model_path = model_path if model_path.is_absolute() else repo / model_path
+    if not model_path.is_file():
+        raise ModelImportError(f"{model_path}: no such file; run `dvc repro` or `dvc pull`")
+    origin = read_origin(model_path, repo)
+    if (existing := find_existing(origin)) is not None:
+        log.info("model %s is already in the store as %s", origin.model_md5, existing)
+        return existing
+    golden = golden_predictions(joblib.load(model_path), origin.include_protected)
+    metadata = {
+        "metrics": origin.metrics,
+        "threshold": origin.threshold,
+        "include_protected": origin.include_protected,
+        "scikit_learn": sklearn.__version__,
+    }
+    with bentoml.models.create(MODEL_NAME, labels=origin.labels(), metadata=metadata) as model:
+        shutil.copyfile(model_path, model.path_of(MODEL_FILE))
+        Path(model.path_of(GOLDEN_FILE)).write_text(json.dumps(golden, indent=1))
+    log.info("imported %s as %s", model_path, model.tag)
+    return model.tag
+
+
+def load_pipeline(model: bentoml.Model) -> Any:
+    """The fitted Pipeline inside a stored model."""
+    return joblib.load(model.path_of(MODEL_FILE))
+
+
+def load_golden(model: bentoml.Model) -> dict[str, list]:
+    """The golden applications and the probabilities recorded when the model was imported."""
+    return json.loads(Path(model.path_of(GOLDEN_FILE)).read_text())

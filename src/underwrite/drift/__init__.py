@@ -1,0 +1,11 @@
+"""Drift monitoring: the inference log against the training split's reference profile.
+
+- ``profile``: the reference profile (stage ``profile`` writes it from the training split).
+- ``logreader``: a time window of the inference log (local folder or azure://) as Arrow
+  batches, with a Parquet cache so each JSON line is parsed once.
+- ``window``: a window summarised in one streaming pass (counts, a bounded sample).
+- ``stats``: per-feature tests and effect sizes (scipy), schema and prediction drift.
+- ``check``: windows, persistence and the verdict; ``report``: JSON, Markdown and plots.
+
+Submodules are imported explicitly, so a DVC stage depends only on what it imports.
+"""

@@ -1,0 +1,144 @@
+"""The drift check: the latest window(s) of the log against the profile, and a verdict.
+
+Exit status (the ``underwrite drift`` command): 0 no drift, 1 drift, 2 cannot tell (a
+window with fewer rows than ``drift.min_rows``, an empty log), 3 bad input (a log that is
+not in the contract's format, a corrupt line, no reference profile, bad params).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from underwrite.drift.logreader import read_window
+from underwrite.drift.profile import Profile
+from underwrite.drift.stats import (
+    FeatureResult,
+    PredictionResult,
+    compare_feature,
+    compare_predictions,
+    judge_features,
+)
+from underwrite.drift.window import Batch, WindowSummary
+from underwrite.inference_log import APPROVED, PROBABILITY, TIMESTAMP
+from underwrite.params import DriftParams
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(IntEnum):
+    NO_DRIFT = 0
+    DRIFT = 1
+    CANNOT_TELL = 2
+    BAD_INPUT = 3
+
+
+@dataclass
+class WindowResult:
+    start: datetime | None
+    end: datetime | None
+    rows: int
+    enough: bool
+    features: list[FeatureResult] = field(default_factory=list)  # drifted first, by JS
+    prediction: PredictionResult | None = None
+    summary: WindowSummary | None = None
+
+    @property
+    def drifted_features(self) -> list[FeatureResult]:
+        return [f for f in self.features if f.drifted]
+
+    @property
+    def drifted(self) -> bool:
+        prediction = self.prediction is not None and self.prediction.drifted
+        return self.enough and (bool(self.drifted_features) or prediction)
+
+
+@dataclass
+class DriftResult:
+    windows: list[WindowResult]  # newest first
+    verdict: Verdict
+    message: str
+
+
+def evaluate(profile: Profile, summary: WindowSummary, params: DriftParams) -> WindowResult:
+    """Compare one summarised window with the profile (no verdict on too few rows here)."""
+    result = WindowResult(None, None, summary.rows, summary.rows >= params.min_rows)
+    result.summary = summary
+    if not summary.rows:
+        return result
+    features = [compare_feature(ref, summary) for ref in profile.features.values()]
+    judge_features(features, params)
+    features.sort(key=lambda f: (f.drifted, f.jensen_shannon), reverse=True)
+    result.features = features
+    result.prediction = compare_predictions(profile, summary, params)
+    return result
+
+
+def check_frame(profile: Profile, frame: Batch, params: DriftParams) -> WindowResult:
+    """One in-memory window (a DataFrame or Arrow batch with the log's columns)."""
+    summary = WindowSummary(profile, params.current_sample, params.seed)
+    summary.add(frame)
+    return evaluate(profile, summary, params)
+
+
+def verdict(windows: list[WindowResult], params: DriftParams) -> tuple[Verdict, str]:
+    """Drift only if all ``persistence`` windows drift; too few rows anywhere: cannot tell."""
+    newest = windows[0]
+    if not newest.enough:
+        return Verdict.CANNOT_TELL, (
+            f"cannot tell: the latest window has {newest.rows} rows; at least "
+            f"{params.min_rows} are needed (drift.min_rows)"
+        )
+    if not newest.drifted:
+        return Verdict.NO_DRIFT, "no drift in the latest window"
+    short = [w for w in windows[1:] if not w.enough]
+    if short:
+        return Verdict.CANNOT_TELL, (
+            f"cannot tell: the latest window drifted, but an earlier window has {short[0].rows} "
+            f"rows (< {params.min_rows}), so persistence over {len(windows)} windows is unknown"
+        )
+    if not all(w.drifted for w in windows):
+        return Verdict.NO_DRIFT, (
+            f"drift in the latest window, but not in all {len(windows)} consecutive windows "
+            "(drift.persistence)"
+        )
+    names = ", ".join(f.name for f in newest.drifted_features[:5]) or "predictions only"
+    return Verdict.DRIFT, f"drift: {len(newest.drifted_features)} features ({names})"
+
+
+def check_log(
+    profile: Profile, source: str, end: datetime, params: DriftParams, cache: Path
+) -> DriftResult:
+    """The ``persistence`` windows of ``window_hours`` that end at ``end``, newest first."""
+    width = timedelta(hours=params.window_hours)
+    count = params.persistence
+    summaries = [
+        WindowSummary(profile, params.current_sample, params.seed + k) for k in range(count)
+    ]
+    columns = [*profile.features, PROBABILITY, APPROVED, TIMESTAMP]
+    for batch in read_window(source, end - count * width, end, columns, cache):
+        _distribute(batch, summaries, end, width)
+    windows = []
+    for k, summary in enumerate(summaries):
+        result = evaluate(profile, summary, params)
+        result.start, result.end = end - (k + 1) * width, end - k * width
+        windows.append(result)
+    outcome, message = verdict(windows, params)
+    return DriftResult(windows, outcome, message)
+
+
+def _distribute(batch, summaries: list[WindowSummary], end: datetime, width: timedelta) -> None:
+    if len(summaries) == 1:
+        summaries[0].add(batch)
+        return
+    stamps = batch.column(TIMESTAMP).to_numpy(zero_copy_only=False)
+    age = (np.datetime64(pd.Timestamp(end).tz_convert(None), "us") - stamps).astype("int64")
+    index = age // int(width / timedelta(microseconds=1))
+    for k, summary in enumerate(summaries):
+        summary.add(batch.filter(index == k))

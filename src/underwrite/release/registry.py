@@ -1,0 +1,203 @@
+"""The model registry: versions and stages of the model as GTO tags in git.
+
+GTO writes one annotated tag per event: `loan-approval@v0.0.3` registers a version (a commit
+whose dvc.lock pins the model), `loan-approval#staging#4` / `loan-approval#prod#5` assign a
+stage. "What is in production?" is the newest prod assignment, exactly what `gto show` prints.
+What a version *is* (its model md5, its metrics) is read from git at the version's commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import gto.api
+import yaml
+from gto.constants import VersionSort
+from gto.exceptions import GTOException
+from gto.registry import GitRegistry
+
+from underwrite.release import ReleaseError
+
+log = logging.getLogger(__name__)
+
+ARTIFACT = "loan-approval"
+STAGES = ("staging", "prod")
+ROLLBACK = "rollback:"  # how the message of a prod assignment made by a rollback starts
+GIT_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    commit: str
+
+    def __str__(self) -> str:
+        return f"{self.version} (commit {self.commit[:7]})"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    version: str
+    stage: str
+    tag: str
+    message: str
+    created_at: datetime
+
+
+class Registry:
+    """One artifact's versions and stages in the git repository at `repo`."""
+
+    def __init__(self, repo: Path, artifact: str = ARTIFACT):
+        self.repo = Path(repo)
+        self.artifact = artifact
+
+    # ---- reading the registry -------------------------------------------------------------
+    def _state(self):
+        with GitRegistry.from_url(str(self.repo)) as reg:
+            return reg.get_state().find_artifact(self.artifact, create_new=True)
+
+    def versions(self) -> list[ModelVersion]:
+        """Registered versions, oldest first."""
+        found = self._state().get_versions(include_non_explicit=False, sort=VersionSort.SemVer)
+        return [ModelVersion(v.version, v.commit_hexsha) for v in reversed(found) if v.is_active]
+
+    def get(self, version: str) -> ModelVersion:
+        for known in self.versions():
+            if known.version == version:
+                return known
+        names = ", ".join(v.version for v in self.versions()) or "none yet"
+        raise ReleaseError(
+            f"{self.artifact} has no registered version {version!r} (registered: {names}); "
+            f"see `gto show {self.artifact}`"
+        )
+
+    def for_commit(self, commit: str) -> ModelVersion | None:
+        return next((v for v in self.versions() if v.commit == commit), None)
+
+    def in_stage(self, stage: str) -> ModelVersion | None:
+        """The version a stage points at now: the newest assignment, as `gto show` has it."""
+        check_stage(stage)
+        stages = self._state().get_vstages(sort=VersionSort.Timestamp)
+        current = stages.get(stage)
+        if not current:
+            return None
+        return ModelVersion(current[0].version, current[0].commit_hexsha)
+
+    def assignments(self, stage: str) -> list[Assignment]:
+        """Every assignment of `stage`, oldest first (ties broken by the tag's counter)."""
+        check_stage(stage)
+        found = [
+            Assignment(a.version, a.stage, a.tag, a.message, a.created_at)
+            for version in self._state().versions
+            for vstage in version.get_vstages(active_only=False)
+            if vstage.stage == stage
+            for a in vstage.assignments
+        ]
+        return sorted(found, key=lambda a: (a.created_at, _counter(a.tag)))
+
+    def prod_lineage(self) -> list[str]:
+        """The versions production went through, the current one last; rollbacks pop it."""
+        lineage: list[str] = []
+        for a in self.assignments("prod"):
+            if a.message.startswith(ROLLBACK) and len(lineage) >= 2 and lineage[-2] == a.version:
+                lineage.pop()
+            elif not lineage or lineage[-1] != a.version:
+                lineage.append(a.version)
+        return lineage
+
+    # ---- writing the registry ------------------------------------------------------------
+    def register(self, commit: str) -> ModelVersion:
+        """Register the model at `commit` as the next version (patch bump)."""
+        self._after_last_event()
+        try:
+            tag = gto.api.register(str(self.repo), self.artifact, ref=commit)
+        except GTOException as err:
+            raise ReleaseError(f"gto register {self.artifact} {commit[:7]}: {err}") from err
+        log.info("registered %s %s at %s", self.artifact, tag.version, commit[:7])
+        return ModelVersion(tag.version, tag.commit_hexsha)
+
+    def assign(self, version: str, stage: str, message: str | None = None) -> str:
+        """Assign `stage` to `version` with a new tag (kept even when it was there before)."""
+        check_stage(stage)
+        self.get(version)
+        self._after_last_event()
+        try:
+            event = gto.api.assign(
+                str(self.repo), self.artifact, stage, version=version, message=message, force=True
+            )
+        except GTOException as err:
+            raise ReleaseError(f"gto assign {self.artifact} {version} {stage}: {err}") from err
+        log.info("assigned %s %s to %s (%s)", self.artifact, version, stage, event.tag)
+        return event.tag
+
+    def _after_last_event(self) -> None:
+        """Git tag times have one-second resolution: never create two events in one second,
+        or `gto show` could not tell which assignment is the newest."""
+        tagged = [e.created_at for e in self._state().get_events() if getattr(e, "tag", None)]
+        if not tagged:
+            return
+        wait = max(tagged).timestamp() + 1 - datetime.now(UTC).timestamp()
+        time.sleep(min(max(wait, 0.0), 1.0))  # at most a second, whatever the clocks say
+
+    # ---- what a version committed --------------------------------------------------------
+    def read_at(self, commit: str, path: str) -> str:
+        result = subprocess.run(
+            ["git", "show", f"{commit}:{path}"],
+            cwd=self.repo,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ReleaseError(f"commit {commit[:7]} has no {path} in git")
+        return result.stdout
+
+    def artifact_path(self, commit: str) -> str:
+        """Where the model lives, from the `artifacts:` section of dvc.yaml at `commit`."""
+        artifacts = yaml.safe_load(self.read_at(commit, "dvc.yaml")).get("artifacts") or {}
+        if self.artifact not in artifacts:
+            raise ReleaseError(f"dvc.yaml at {commit[:7]} declares no artifact {self.artifact!r}")
+        return artifacts[self.artifact]["path"]
+
+    def model_md5(self, commit: str) -> str:
+        """The model's md5 as dvc.lock at `commit` records it."""
+        path = self.artifact_path(commit)
+        lock = yaml.safe_load(self.read_at(commit, "dvc.lock"))
+        for stage in (lock.get("stages") or {}).values():
+            for out in stage.get("outs", []):
+                if out["path"] == path:
+                    return out["md5"]
+        raise ReleaseError(
+            f"dvc.lock at {commit[:7]} records no {path}: run `dvc repro` and commit dvc.lock"
+        )
+
+    def metrics_path(self, commit: str) -> str:
+        """The metrics file of the stage that evaluates the model (a dep) in dvc.yaml."""
+        model = self.artifact_path(commit)
+        stages = yaml.safe_load(self.read_at(commit, "dvc.yaml")).get("stages") or {}
+        for stage in stages.values():
+            if model in stage.get("deps", []) and stage.get("metrics"):
+                entry = stage["metrics"][0]
+                return entry if isinstance(entry, str) else next(iter(entry))
+        raise ReleaseError(f"dvc.yaml at {commit[:7]} has no stage that evaluates {model}")
+
+    def metrics(self, commit: str) -> dict:
+        """The evaluation metrics committed with the model (reports/evaluate/metrics.json)."""
+        return json.loads(self.read_at(commit, self.metrics_path(commit)))
+
+
+def check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise ReleaseError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
+
+
+def _counter(tag: str) -> int:
+    last = tag.rsplit("#", 1)[-1]
+    return int(last) if last.isdigit() else 0

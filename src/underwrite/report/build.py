@@ -1,0 +1,150 @@
+"""Gather everything the report shows, draw the plots, write the Markdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from underwrite.gate import Verdict, check
+from underwrite.params import GateParams, ParamsError, load_params
+from underwrite.report import compare, figures, lock, markdown, repro_log
+from underwrite.report.sources import Layout, Repo, ReportError, read_layout
+
+log = logging.getLogger(__name__)
+
+PLOTS = "plots"  # folder for the images, beside the Markdown
+
+
+@dataclass(frozen=True)
+class Side:
+    """Base or head: its revision, metrics (None: none there) and data version."""
+
+    name: str
+    rev: str
+    metrics: dict | None
+    data_md5: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.rev}"
+
+
+@dataclass
+class Report:
+    """Everything the Markdown shows; paths of images are relative to the report's folder."""
+
+    base: Side
+    head: Side
+    params: list[compare.ParamChange]
+    metrics: list[compare.MetricRow]  # the model's metrics file: what the gate judges
+    other_metrics: list[compare.MetricRow]  # every other metrics file in dvc.yaml
+    gate: GateParams
+    verdict: Verdict | None
+    stale: list[str]
+    validation: compare.Validation | None
+    stages: dict[str, repro_log.Outcome] | None = None
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    images: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    drift: list[lock.Drift] | None = None  # None: not checked
+
+
+def _gate_params(root: Path) -> GateParams:
+    try:
+        return load_params(root / "params.yaml").gate
+    except ParamsError as err:
+        raise ReportError(f"head's params.yaml cannot be read: {err}") from err
+
+
+def gather(repo: Repo, base: str, layout: Layout) -> Report:
+    """Compare the workspace with commit BASE: params, metrics, gate, status, validation."""
+    every = compare.metric_rows(repo, base)
+    rows = [r for r in every if layout.model_metrics in (None, r.file)]
+    base_metrics, head_metrics = compare.nested(rows, "base"), compare.nested(rows, "head")
+    stale = compare.stale_stages(repo)
+    gate = _gate_params(repo.root)
+    fresh = head_metrics is not None and not stale
+    return Report(
+        base=Side(
+            "base",
+            repo.short(base),
+            base_metrics,
+            compare.data_version(repo.show(base, lock.LOCK), layout.data),
+        ),
+        head=Side(
+            "head",
+            f"{repo.short('HEAD')} (workspace)",
+            head_metrics,
+            compare.data_version(repo.read(lock.LOCK), layout.data),
+        ),
+        params=compare.changed_params(repo, base),
+        metrics=rows,
+        other_metrics=[r for r in every if r not in rows],
+        gate=gate,
+        verdict=check(head_metrics, base_metrics, gate) if fresh else None,
+        stale=stale,
+        validation=compare.validation(repo, layout),
+    )
+
+
+def draw_plots(repo: Repo, base: str, layout: Layout, report: Report, out: Path) -> None:
+    """Write each plot of base and head side by side, and each side's images, under OUT."""
+    for spec in layout.plots:
+        panels = [
+            figures.Panel(report.base.label, figures.plot_rows(repo.show(base, spec.path))),
+            figures.Panel(report.head.label, figures.plot_rows(repo.read(spec.path))),
+        ]
+        path = figures.draw(spec, panels, out / PLOTS / f"{spec.name}.png")
+        report.figures.append((spec.title, path.relative_to(out).as_posix()))
+    for image in layout.images:
+        stem = Path(image).stem
+        written = [
+            _copy(content, out, f"{stem}-{side}.png")
+            for side, content in (("base", repo.show(base, image)), ("head", repo.read(image)))
+        ]
+        report.images.append((stem, *written))
+
+
+def _copy(content: bytes | None, out: Path, name: str) -> str | None:
+    if content is None:
+        return None
+    target = out / PLOTS / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return target.relative_to(out).as_posix()
+
+
+def make_report(
+    root: Path,
+    base: str,
+    out: Path,
+    repro: Path | None = None,
+    plots_url: str | None = None,
+    check_lock: bool = False,
+) -> Report:
+    """Write OUT/report.md (images under OUT/plots) comparing workspace ROOT with BASE.
+
+    REPRO: the saved `dvc repro` log, for which stages ran or were reused. PLOTS_URL: also
+    write OUT/comment.md, which links there instead of embedding the images. CHECK_LOCK:
+    compare the committed dvc.lock with the workspace's (what was reproduced).
+    """
+    repo = Repo(root)
+    layout = read_layout(root)
+    commit = repo.resolve(base)
+    if repro is not None and not repro.is_file():
+        raise ReportError(
+            f"repro log {repro}: no such file; save it with `dvc repro 2>&1 | tee {repro}`"
+        )
+    log.info("comparing the workspace of %s with %s", root, base)
+    report = gather(repo, commit, layout)
+    if repro is not None:
+        report.stages = repro_log.parse(repro.read_text(errors="replace"), layout.stages)
+    if check_lock:
+        report.drift = lock.lock_drift(repo.show("HEAD", lock.LOCK), repo.read(lock.LOCK))
+    out.mkdir(parents=True, exist_ok=True)
+    log.info("drawing the plots of base and head")
+    draw_plots(repo, commit, layout, report, out)
+    (out / "report.md").write_text(markdown.render(report))
+    if plots_url:
+        (out / "comment.md").write_text(markdown.render(report, plots_url=plots_url))
+    return report

@@ -1,0 +1,211 @@
+"""The report as GitHub-flavoured Markdown, for `cml comment update` and the job summary."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from underwrite.report.repro_log import Outcome
+
+if TYPE_CHECKING:
+    from underwrite.report.build import Report
+    from underwrite.report.compare import MetricRow
+
+TITLE = "## Model report"
+GATE_NOTE = (
+    "The gate (`underwrite.gate`, limits in `params.yaml` → `gate`) judges head's metrics "
+    "against base's: in a pull request, the base branch's model stands in for production's."
+)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return f"`{json.dumps(value) if not isinstance(value, str) else value}`"
+
+
+def _delta(row: MetricRow) -> str:
+    if row.base is None:
+        return "new"
+    if row.head is None:
+        return "removed"
+    delta = row.delta
+    if delta is None:
+        return "—"
+    return "0" if round(delta, 4) == 0 else f"{delta:+.4f}"
+
+
+def headline(report: Report) -> list[str]:
+    """The lines a reviewer must see first: gate verdict and anything that went wrong."""
+    lines = [f"{TITLE}: {report.base.label} → {report.head.label}", ""]
+    if report.validation is not None and not report.validation.passed:
+        failures = "; ".join(report.validation.failures) or "see the validation report below"
+        lines.append(f"**❌ Data validation failed** for head: {failures}.")
+    if report.stale:
+        lines.append(
+            "**⚠️ The pipeline did not finish**: stage(s) "
+            + ", ".join(f"`{s}`" for s in report.stale)
+            + " are not up to date, so head's metrics below come from an earlier run, "
+            "not from this change."
+        )
+    if report.drift:
+        lines.append(
+            f"**❌ dvc.lock differs from what CI reproduced** ({len(report.drift)} "
+            "difference(s), listed below): run `dvc repro` and commit dvc.lock."
+        )
+    if report.base.metrics is None:
+        lines.append(
+            f"Note: {report.base.label} has no metrics yet (a first run): head's values are "
+            "shown alone, and the gate checks the fairness limits only."
+        )
+    lines += ["", *_gate(report), ""]
+    return lines
+
+
+def _gate(report: Report) -> list[str]:
+    verdict = report.verdict
+    if verdict is None:
+        return ["**Gate: not judged**: head has no up-to-date metrics.", ""]
+    if verdict.passed:
+        return ["**Gate: ✅ this model would be promoted.**", "", f"<sub>{GATE_NOTE}</sub>"]
+    reasons = [f"- {reason}" for reason in verdict.reasons]
+    return [
+        "**Gate: ❌ this model would not be promoted:**",
+        "",
+        *reasons,
+        "",
+        f"<sub>{GATE_NOTE}</sub>",
+    ]
+
+
+def params_section(report: Report) -> list[str]:
+    lines = ["### Parameters", ""]
+    if not report.params:
+        return [*lines, "No parameter changed.", ""]
+    lines += ["| parameter | base | head |", "|---|---|---|"]
+    lines += [f"| `{p.name}` | {_value(p.base)} | {_value(p.head)} |" for p in report.params]
+    return [*lines, ""]
+
+
+def metrics_section(report: Report) -> list[str]:
+    rows = [r for r in report.metrics if not r.fairness]
+    lines = ["### Metrics", ""]
+    if not report.metrics:
+        return [*lines, "No metrics on either side (the pipeline has not reached evaluate).", ""]
+    lines += ["| metric | base | head | change |", "|---|---:|---:|---:|"]
+    lines += [f"| {r.name} | {_value(r.base)} | {_value(r.head)} | {_delta(r)} |" for r in rows]
+    return [*lines, "", *fairness_section(report), *other_metrics_section(report)]
+
+
+def fairness_section(report: Report) -> list[str]:
+    rows = [r for r in report.metrics if r.fairness]
+    if not rows:
+        return []
+    lines = ["### Fairness", ""]
+    lines += ["| group | metric | base | head | change | limit |", "|---|---|---:|---:|---:|---:|"]
+    for row in rows:
+        _, grouping, name = row.name.split(".", 2)
+        limits = report.gate.fairness.get(grouping)
+        limit = getattr(limits, name, None) if limits else None
+        lines.append(
+            f"| {grouping} | {name} | {_value(row.base)} | {_value(row.head)} | {_delta(row)} "
+            f"| {'' if limit is None else limit} |"
+        )
+    return [*lines, ""]
+
+
+def other_metrics_section(report: Report) -> list[str]:
+    """The other metrics files (validation, per-group rates): what changed, collapsed."""
+    lines = []
+    for file in sorted({r.file for r in report.other_metrics}):
+        rows = [r for r in report.other_metrics if r.file == file]
+        changed = [r for r in rows if _delta(r) != "0"]
+        lines += [f"<details><summary>{file}: {len(changed)} of {len(rows)} changed</summary>", ""]
+        if changed:
+            lines += ["| metric | base | head | change |", "|---|---:|---:|---:|"]
+            lines += [
+                f"| {r.name} | {_value(r.base)} | {_value(r.head)} | {_delta(r)} |" for r in changed
+            ]
+        lines += ["", "</details>", ""]
+    return lines
+
+
+def plots_section(report: Report, plots_url: str | None) -> list[str]:
+    lines = ["### Plots", ""]
+    if plots_url:
+        names = ", ".join([title for title, _ in report.figures] + ["fairness"])
+        return [
+            *lines,
+            f"Base and head side by side ({names}): [the report's artifact]({plots_url}).",
+            "",
+        ]
+    lines += [f"![{title}]({path})" for title, path in report.figures]
+    if report.images:
+        lines += ["", f"| image | {report.base.label} | {report.head.label} |", "|---|---|---|"]
+        for stem, base, head in report.images:
+            cells = [f"![{stem}]({p})" if p else "(none)" for p in (base, head)]
+            lines.append(f"| {stem} | {cells[0]} | {cells[1]} |")
+    return [*lines, ""]
+
+
+def pipeline_section(report: Report) -> list[str]:
+    lines = ["### Pipeline", ""]
+    if report.stages is None:
+        lines.append(
+            "No `dvc repro` log was given (`--repro-log`), so which stages ran is unknown."
+        )
+    else:
+        lines += ["| stage | this run |", "|---|---|"]
+        lines += [f"| {stage} | {outcome.value} |" for stage, outcome in report.stages.items()]
+        reused = [s for s, o in report.stages.items() if o in (Outcome.RESTORED, Outcome.UNCHANGED)]
+        lines += ["", f"{len(reused)} of {len(report.stages)} stage(s) reused."]
+    base, head = report.base.data_md5, report.head.data_md5
+    same = "unchanged" if base == head else "changed"
+    lines += [
+        "",
+        f"Data version (md5 of the raw data in dvc.lock): base `{base or 'none'}`, "
+        f"head `{head or 'none'}` ({same}).",
+        "",
+    ]
+    return lines
+
+
+def validation_section(report: Report) -> list[str]:
+    lines = ["### Data validation (head)", ""]
+    result = report.validation
+    if result is None:
+        return [*lines, "No validation report in the workspace: the pipeline did not reach it.", ""]
+    state = "✅ passed" if result.passed else "❌ FAILED"
+    lines.append(f"{state}: {result.rows} rows checked.")
+    lines += [f"- {failure}" for failure in result.failures]
+    if result.markdown:
+        body = result.markdown.replace("\n# ", "\n#### ").replace("\n## ", "\n#### ")
+        body = body.removeprefix("# Data validation\n")
+        lines += ["", "<details><summary>validation report</summary>", "", body, "</details>"]
+    return [*lines, ""]
+
+
+def lock_section(report: Report) -> list[str]:
+    if report.drift is None:
+        return []
+    lines = ["### dvc.lock check", ""]
+    if not report.drift:
+        return [*lines, "✅ What CI reproduced matches the committed dvc.lock.", ""]
+    lines.append("❌ What CI reproduced differs from the committed dvc.lock:")
+    return [*lines, "", *(f"- {d.message()}" for d in report.drift), ""]
+
+
+def render(report: Report, plots_url: str | None = None) -> str:
+    """The whole report; with PLOTS_URL the plots are a link there instead of images."""
+    sections = [
+        headline(report),
+        params_section(report),
+        metrics_section(report),
+        plots_section(report, plots_url),
+        pipeline_section(report),
+        validation_section(report),
+        lock_section(report),
+    ]
+    return "\n".join(line for section in sections for line in section).rstrip() + "\n"

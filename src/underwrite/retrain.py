@@ -1,0 +1,342 @@
+"""Closing the loop: labelled production applications become the next training data.
+
+Outcomes arrive later, as a labels file keyed by request id (columns request_id and
+approve). ``join`` matches them to logged applications and fills the columns the log
+cannot know (recorded after the decision) so the rows meet the data contract; ``advance``
+appends the new rows to the data source, tracks it with ``dvc add`` and points
+``data.source`` at it, so the retraining is a DVC run like any other. ``loop`` runs drift
+check -> join -> new data version -> ``dvc repro`` -> report; ``open_or_update_pr``
+publishes the result as a pull request (the scheduled workflow's last step).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:  # pandas and the package's data modules load in the commands
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID, LABEL = "request_id", "approve"  # as in inference_log and schema
+SOURCE = Path("data/sources/applications.parquet")
+# Columns recorded after the decision (or constant) that a logged application lacks.
+FILLED = {"msa": 1120.0, "typur": 0.0, "inson": 0.0, "review": 999.0}  # 999: review unknown
+COMMAND_TIMEOUT = 3600
+
+
+class RetrainError(ValueError):
+    """The loop cannot go on; the message names the input and the fix."""
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    path: Path
+    added: int
+    total: int
+    unmatched_labels: int
+
+
+def read_labels(location: str) -> pd.DataFrame:
+    """The labels file (CSV or Parquet, local or azure://): request_id and approve (0/1)."""
+    from underwrite.io import SourceError, read_source
+
+    if not location.startswith("azure://") and not Path(location).is_file():
+        raise RetrainError(f"labels {location!r}: no such file")
+    try:
+        labels = read_source(location)
+    except SourceError as err:
+        raise RetrainError(f"labels {location!r}: {err}") from None
+    missing = {REQUEST_ID, LABEL} - set(labels.columns)
+    if missing:
+        raise RetrainError(
+            f"labels {location!r}: missing column(s) {', '.join(sorted(missing))}; "
+            f"a labels file has {REQUEST_ID} and {LABEL} (0 or 1)"
+        )
+    bad = labels.index[~labels[LABEL].isin([0, 1])].tolist()
+    if bad:
+        raise RetrainError(f"labels {location!r}: {LABEL} must be 0 or 1 (rows {bad[:5]})")
+    duplicated = labels[REQUEST_ID].duplicated()
+    if duplicated.any():
+        first = labels.loc[duplicated, REQUEST_ID].iloc[0]
+        raise RetrainError(f"labels {location!r}: request id {first!r} appears more than once")
+    return labels[[REQUEST_ID, LABEL]].astype({REQUEST_ID: str})
+
+
+def logged_applications(source: str, cache: Path) -> pd.DataFrame:
+    """Every record of the inference log: request id and the application's fields."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from underwrite.drift.logreader import read_window
+    from underwrite.inference_log import input_fields
+
+    columns = [REQUEST_ID, *input_fields()]
+    since, until = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+    batches = list(read_window(source, since, until, columns, cache))
+    if not batches:
+        return pd.DataFrame(columns=columns)
+    return pa.Table.from_batches(batches).to_pandas()
+
+
+def join(applications: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Labelled applications as rows of the data contract; also how many labels found none."""
+    from underwrite.schema import COLUMNS
+
+    logged = applications.drop(columns=[LABEL], errors="ignore").drop_duplicates(REQUEST_ID)
+    rows = logged.merge(labels, on=REQUEST_ID, how="inner")
+    for name, value in FILLED.items():
+        rows[name] = value
+    rows["action"] = rows[LABEL].map({1: 1.0, 0: 3.0})  # 1, 2 approved; 3 denied
+    rows["reject"] = 1.0 - rows[LABEL]
+    ordered = [c.name for c in COLUMNS]
+    unmatched = len(labels) - len(rows)
+    return rows[[*ordered, REQUEST_ID]].astype({n: "float64" for n in ordered}), unmatched
+
+
+def advance(rows: pd.DataFrame, unmatched: int, repo: Path, params_path: Path) -> DataVersion:
+    """Append new rows to the data source, `dvc add` it, point params' data.source at it."""
+    import pandas as pd
+
+    from underwrite.io import read_source
+    from underwrite.params import load_params
+
+    params = load_params(params_path)
+    base = read_source(params.data.source)
+    if REQUEST_ID in base.columns:
+        rows = rows[~rows[REQUEST_ID].isin(base[REQUEST_ID].dropna())]
+    if rows.empty:
+        raise RetrainError("no new labelled applications: every match is already in the data")
+    combined = pd.concat([base, rows], ignore_index=True)
+    target = repo / SOURCE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    combined.to_parquet(target, index=False)
+    dvc(repo, "add", str(SOURCE))
+    set_source(params_path, str(SOURCE))
+    log.info("data version %s: %d rows (+%d)", SOURCE, len(combined), len(rows))
+    return DataVersion(SOURCE, len(rows), len(combined), unmatched)
+
+
+def set_source(params_path: Path, source: str) -> None:
+    """data.source and data.watch in params.yaml, comments and order kept (ruamel)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    document = yaml.load(params_path.read_text())
+    document["data"]["source"] = source
+    document["data"]["watch"] = source
+    with params_path.open("w") as out:
+        yaml.dump(document, out)
+
+
+def tool_env() -> dict[str, str]:
+    """This interpreter's bin first on PATH, so dvc stages run `python -m` in this venv."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def dvc(repo: Path, *args: str) -> str:
+    command = [sys.executable, "-m", "dvc", *args]
+    done = subprocess.run(
+        command, cwd=repo, env=tool_env(), capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+    )
+    if done.returncode:
+        raise RetrainError(
+            f"`dvc {' '.join(args)}` failed:\n{(done.stderr or done.stdout)[-2000:]}"
+        )
+    return done.stdout
+
+
+def loop_report(drift_markdown: str, version: DataVersion | None, metrics_diff: str) -> str:
+    lines = ["# Retraining on drift", "", drift_markdown.strip(), ""]
+    if version is None:
+        return "\n".join([*lines, "No retraining: the check found no drift.", ""])
+    lines += [
+        "## New data version",
+        "",
+        f"`{version.path}`: {version.total} rows, {version.added} labelled production "
+        f"applications added ({version.unmatched_labels} labels matched no logged request).",
+        "",
+        "## Metrics after `dvc repro` (against the last commit)",
+        "",
+        metrics_diff.strip() or "(no metric changed)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GitHub:
+    """The few GitHub REST calls the loop needs (pull requests), with a token."""
+
+    repository: str  # owner/name
+    token: str
+    api: str = "https://api.github.com"
+    timeout: float = 30.0
+
+    def request(self, method: str, path: str, body: dict | None = None) -> Any:
+        import httpx
+
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        url = f"{self.api.rstrip('/')}/repos/{self.repository}{path}"
+        try:
+            response = httpx.request(method, url, json=body, headers=headers, timeout=self.timeout)
+        except httpx.HTTPError as err:
+            raise RetrainError(f"GitHub API {method} {path}: {err}") from None
+        if response.status_code >= 400:
+            raise RetrainError(
+                f"GitHub API {method} {path}: {response.status_code} {response.text[:300]}"
+            )
+        return response.json()
+
+
+PR_BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
+
+
+def open_or_update_pr(
+    github: GitHub, branch: str, base: str, title: str, body: str
+) -> tuple[int, bool]:
+    """The number of the open retraining PR from ``branch``, created if there is none."""
+    if len(body) > PR_BODY_LIMIT:
+        body = body[:PR_BODY_LIMIT] + "\n\n(report cut; the full report is in the run's artifacts)"
+    owner = github.repository.split("/")[0]
+    found = github.request("GET", f"/pulls?state=open&head={owner}:{branch}&base={base}")
+    if found:
+        number = int(found[0]["number"])
+        github.request("PATCH", f"/pulls/{number}", {"title": title, "body": body})
+        return number, False
+    created = github.request(
+        "POST", "/pulls", {"title": title, "head": branch, "base": base, "body": body}
+    )
+    return int(created["number"]), True
+
+
+@dataclass(frozen=True)
+class LoopInputs:
+    log: str
+    labels: str
+    profile: Path
+    out: Path
+    end: str
+    cache: Path
+    params: Path
+    push: bool
+
+
+def run_loop(inputs: LoopInputs, repo: Path = Path(".")) -> str:
+    """Drift check -> (on drift) join labels -> new data version -> dvc repro -> report.
+
+    Returns the outcome: no_drift, cannot_tell or retrained (also written to out/outcome).
+    """
+    from underwrite.drift.check import Verdict, check_log
+    from underwrite.drift.command import parse_end
+    from underwrite.drift.profile import Profile
+    from underwrite.drift.report import markdown, write_report
+    from underwrite.params import load_params
+
+    settings = load_params(inputs.params).drift
+    profile = Profile.load(inputs.profile)
+    end = parse_end(inputs.end, inputs.log, inputs.cache)
+    result = check_log(profile, inputs.log, end, settings, inputs.cache)
+    write_report(result, profile, inputs.out / "drift")
+    version, diff = None, ""
+    if result.verdict is Verdict.DRIFT:
+        version, diff = _retrain(inputs, repo)
+    outcome = {Verdict.DRIFT: "retrained", Verdict.NO_DRIFT: "no_drift"}.get(
+        result.verdict, "cannot_tell"
+    )
+    (inputs.out / "report.md").write_text(loop_report(markdown(result), version, diff))
+    (inputs.out / "outcome").write_text(outcome + "\n")
+    return outcome
+
+
+def _retrain(inputs: LoopInputs, repo: Path) -> tuple[DataVersion, str]:
+    labels = read_labels(inputs.labels)
+    rows, unmatched = join(logged_applications(inputs.log, inputs.cache), labels)
+    if rows.empty:
+        raise RetrainError(
+            f"labels {inputs.labels!r}: none of {len(labels)} request ids is in the log yet"
+        )
+    version = advance(rows, unmatched, repo, inputs.params)
+    log.info("dvc repro (this retrains the model)")
+    dvc(repo, "repro")
+    if inputs.push:
+        dvc(repo, "push")
+    return version, dvc(repo, "metrics", "diff", "--md")
+
+
+retrain_app = typer.Typer(
+    help="Close the loop: labelled production data -> new data version -> retraining PR.",
+    no_args_is_help=True,
+)
+
+
+@retrain_app.command("loop")
+def loop_command(
+    log_source: Annotated[str, typer.Option("--log", help="folder or azure:// URL")] = (
+        "logs/inference"
+    ),
+    labels: Annotated[str, typer.Option(help="labels file: request_id, approve")] = (
+        "logs/labels.csv"
+    ),
+    profile: Annotated[Path, typer.Option()] = Path("data/reference/profile.json"),
+    out: Annotated[Path, typer.Option(help="report folder")] = Path("reports/retrain"),
+    end: Annotated[str, typer.Option(help="window end: now, latest or ISO 8601")] = "now",
+    cache: Annotated[Path, typer.Option()] = Path(".cache/inference-log/loop"),
+    params: Annotated[Path, typer.Option()] = Path("params.yaml"),
+    push: Annotated[bool, typer.Option(help="dvc push after the repro")] = False,
+) -> None:
+    """Run the loop here: exit 0 when done (no drift, or retrained), 2 cannot tell, 3 bad input."""
+    from underwrite.drift.command import BAD_INPUT, _expected_errors
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    inputs = LoopInputs(log_source, labels, profile, out, end, cache, params, push)
+    try:
+        outcome = run_loop(inputs)
+    except (*_expected_errors(), RetrainError) as err:
+        typer.echo(f"ERROR: {err}", err=True)
+        raise typer.Exit(BAD_INPUT) from None
+    typer.echo(f"{outcome}: report {out / 'report.md'}")
+    raise typer.Exit(2 if outcome == "cannot_tell" else 0)
+
+
+@retrain_app.command("pr")
+def pr_command(
+    branch: Annotated[str, typer.Option(help="the branch holding the retraining commit")],
+    base: Annotated[str, typer.Option(help="the branch to merge into")] = "main",
+    report: Annotated[Path, typer.Option(help="PR description")] = Path(
+        "reports/retrain/report.md"
+    ),
+    title: Annotated[str, typer.Option()] = "Retrain on drifted production data",
+    repository: Annotated[str, typer.Option(envvar="GITHUB_REPOSITORY")] = "",
+    api: Annotated[str, typer.Option(envvar="GITHUB_API_URL")] = "https://api.github.com",
+) -> None:
+    """Open the retraining pull request, or update the open one (token: GITHUB_TOKEN)."""
+    token = os.environ.get("GITHUB_TOKEN", "")
+    try:
+        if not token or not repository:
+            raise RetrainError("set GITHUB_TOKEN and GITHUB_REPOSITORY (owner/name)")
+        if not report.is_file():
+            raise RetrainError(f"{report}: no such file; run `underwrite retrain loop` first")
+        github = GitHub(repository, token, api)
+        number, created = open_or_update_pr(github, branch, base, title, report.read_text())
+    except RetrainError as err:
+        typer.echo(f"ERROR: {err}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(f"{'opened' if created else 'updated'} pull request #{number}")
+    typer.echo(f"number={number}")

@@ -1,0 +1,210 @@
+"""The BentoML service: the trained Pipeline behind a typed, documented HTTP API.
+
+``bentoml serve`` (from the repository root, or from a bento) starts it. The model comes
+from the BentoML store, declared at class level so ``bentoml build`` packs it; the request
+model is derived from the schema; the decision threshold travels with the model; every
+served prediction goes to the inference log. Settings come from the environment
+(``ServingConfig``), so the same bento runs locally, on staging and in production.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One math-library thread per worker: set before numpy, scipy or scikit-learn start their
+# thread pools (bentofile.yaml sets the same for containers; __init__ re-applies it).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for _variable in THREAD_VARIABLES:
+    os.environ.setdefault(_variable, "1")
+
+import logging  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+
+import bentoml  # noqa: E402
+import numpy as np  # noqa: E402
+from bentoml.exceptions import ServiceUnavailable  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+from underwrite import inference_log  # noqa: E402
+from underwrite.api import (  # noqa: E402
+    ModelVersion,
+    Prediction,
+    application_model,
+    batch_type,
+    to_frame,
+)
+from underwrite.batching import Batcher  # noqa: E402
+from underwrite.bento_model import MODEL_NAME, load_golden, load_pipeline  # noqa: E402
+from underwrite.body_limit import BodySizeLimit  # noqa: E402
+from underwrite.inference_writer import InferenceLogWriter  # noqa: E402
+from underwrite.schema import feature_columns, names  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+GOLDEN_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """What an operator may change without rebuilding, from UNDERWRITE_* variables."""
+
+    model_tag: str = f"{MODEL_NAME}:latest"
+    workers: int | str = "cpu_count"
+    max_batch: int = 500  # applications in one /predict_batch request
+    max_body_bytes: int = 1 << 20
+    max_model_batch: int = 1000  # rows in one call of the Pipeline (adaptive batching)
+    max_latency_ms: int = 10_000  # a request waiting longer for its batch gets a 503
+    inference_log: str = "logs/inference"  # a folder, or azure://<container>/<prefix>
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ServingConfig:
+        """The defaults above, overridden by UNDERWRITE_* variables; a bad value is named."""
+        workers = env.get("UNDERWRITE_WORKERS", cls.workers)
+        return cls(
+            model_tag=env.get("UNDERWRITE_MODEL_TAG", cls.model_tag),
+            workers=workers if workers == "cpu_count" else _whole(env, "WORKERS", 0),
+            max_batch=_whole(env, "MAX_BATCH", cls.max_batch),
+            max_body_bytes=_whole(env, "MAX_BODY_BYTES", cls.max_body_bytes),
+            max_model_batch=_whole(env, "MAX_MODEL_BATCH", cls.max_model_batch),
+            max_latency_ms=_whole(env, "MAX_LATENCY_MS", cls.max_latency_ms),
+            inference_log=env.get("UNDERWRITE_INFERENCE_LOG", cls.inference_log),
+        )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(f"UNDERWRITE_{name}", str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"UNDERWRITE_{name}={raw!r}: must be a whole number of at least 1")
+    return int(raw)
+
+
+def _stored_model(tag: str) -> bentoml.Model:
+    try:
+        return bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound as err:
+        raise LookupError(
+            f"model {tag} is not in the BentoML store: import it with `underwrite import-model` "
+            "(or `make serve`), or set UNDERWRITE_MODEL_TAG to a stored model"
+        ) from err
+
+
+CONFIG = ServingConfig.from_env()
+STORED = _stored_model(CONFIG.model_tag)
+INCLUDE_PROTECTED: bool = STORED.info.metadata["include_protected"]
+Application = application_model(INCLUDE_PROTECTED)
+Applications = batch_type(Application, CONFIG.max_batch)
+
+
+@bentoml.service(
+    name="loan_approval",
+    workers=CONFIG.workers,
+    traffic={"timeout": 30},
+    envs=[{"name": name, "value": "1"} for name in THREAD_VARIABLES],
+)
+class LoanApproval:
+    """Approval probability and decision for mortgage applications."""
+
+    model = bentoml.models.BentoModel(STORED.tag)
+
+    def __init__(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # BLAS libraries loaded before this module saw the variables
+        stored = self.model
+        self.pipeline = load_pipeline(stored)
+        self.threshold: float = stored.info.metadata["threshold"]
+        self.columns = names(feature_columns(stored.info.metadata["include_protected"]))
+        self.version = ModelVersion(
+            tag=str(stored.tag), md5=stored.info.labels["model_md5"], bento=_bento_tag()
+        )
+        self.batcher = Batcher(self._probabilities, CONFIG.max_model_batch, CONFIG.max_latency_ms)
+        self.inference_log = InferenceLogWriter(CONFIG.inference_log)
+        self.ready = self._golden_check(load_golden(stored))
+
+    def _golden_check(self, golden: dict[str, list]) -> bool:
+        """Ready only if this process reproduces the probabilities recorded at import."""
+        frame = to_frame([Application(**a) for a in golden["applications"]], self.columns)
+        served = self.pipeline.predict_proba(frame)[:, 1]
+        worst = float(np.max(np.abs(served - np.asarray(golden["probabilities"]))))
+        if worst > GOLDEN_TOLERANCE:
+            log.error("golden predictions differ from import time by %.3g: not ready", worst)
+            return False
+        log.info("model %s loaded; golden predictions match", self.version.tag)
+        return True
+
+    def __is_ready__(self) -> bool:
+        return self.ready
+
+    @bentoml.api(route="/predict")
+    async def predict(self, application: Application, /) -> Prediction:  # type: ignore[valid-type]
+        """Approval probability and decision for one application."""
+        return (await self._serve([application], _request_id(), single=True))[0]
+
+    @bentoml.api(route="/predict_batch")
+    async def predict_batch(self, applications: Applications, /) -> list[Prediction]:  # type: ignore[valid-type]
+        """Approval probabilities and decisions for a list of applications, in order."""
+        return await self._serve(applications, _request_id(), single=False)
+
+    async def _serve(self, applications: list, request_id: str, single: bool) -> list[Prediction]:
+        if not self.ready:
+            raise ServiceUnavailable("the model failed its golden check at start: see the log")
+        probabilities = await self.batcher(applications)
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        predictions = [
+            Prediction(
+                probability=p,
+                approved=p >= self.threshold,
+                threshold=self.threshold,
+                model=self.version,
+                request_id=request_id if single else f"{request_id}-{i}",
+            )
+            for i, p in enumerate(probabilities)
+        ]
+        self.inference_log.write(
+            [self._record(a, p, now) for a, p in zip(applications, predictions, strict=True)]
+        )
+        return predictions
+
+    def _probabilities(self, applications: list[BaseModel]) -> list[float]:
+        """The Pipeline's probability of approval for each application (runs in a thread)."""
+        return self.pipeline.predict_proba(to_frame(applications, self.columns))[:, 1].tolist()
+
+    def _record(self, application: BaseModel, prediction: Prediction, now: str) -> dict:
+        return inference_log.record(
+            application.model_dump(),
+            request_id=prediction.request_id,
+            timestamp=now,
+            model_version=self.version.bento or self.version.tag,
+            model_md5=self.version.md5,
+            probability=prediction.probability,
+            approved=prediction.approved,
+        )
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        """Stop batching, then store every record still queued for the inference log."""
+        self.batcher.close()
+        self.inference_log.close()
+
+
+LoanApproval.add_asgi_middleware(BodySizeLimit, max_bytes=CONFIG.max_body_bytes)
+
+
+def _request_id() -> str:
+    """BentoML's id of the current request (its X-BentoML-Request-ID header), or a new one."""
+    from bentoml._internal.context import trace_context
+
+    span = trace_context.request_id
+    return format(span, "016x") if span is not None else uuid.uuid4().hex[:16]
+
+
+def _bento_tag() -> str:
+    from bentoml._internal.context import server_context
+
+    version = server_context.bento_version
+    if not version or version == "not available":
+        return ""
+    return f"{server_context.bento_name}:{version}"

@@ -1,0 +1,110 @@
+"""The release workflow's jobs, run here against local processes instead of a cluster.
+
+build -> stage (with the smoke suite) -> promote through the gate is `underwrite release all`
+(tests/release covers each step and its failures); the production job's gate step is run
+exactly as release.yml writes it, before anything is in production and after.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ci_support import PipelineRepo, free_port, git, run, set_params
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACT = "loan-approval"
+
+
+def gate_step() -> str:
+    """The run: script of the production job's gate step in release.yml."""
+    release = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
+    steps = release["jobs"]["production"]["steps"]
+    return next(s["run"] for s in steps if s.get("name", "").startswith("Quality gate"))
+
+
+def run_gate_step(repo: PipelineRepo, summary: Path) -> subprocess.CompletedProcess[str]:
+    env = repo.env | {
+        "ARTIFACT": ARTIFACT,
+        "RUN_URL": "https://ci.invalid/run/1",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    return subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", gate_step()],
+        cwd=repo.root, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def release_ready(copy_repo: PipelineRepo, tmp_path: Path):
+    """The copy with free ports for local staging and prod, its own BentoML home, and the
+    project's .venv where the workflow's `.venv/bin/...` commands expect it."""
+    staging, prod = free_port(), free_port()
+    set_params(
+        copy_repo.root / "params.yaml",
+        # the cycle, not the limit, is under test: leave the race TPR limit some room
+        {
+            "release.staging_port": staging,
+            "release.prod_port": prod,
+            "gate.fairness.race.tpr_gap": 0.3,
+        },
+    )
+    git(copy_repo.root, copy_repo.env, "commit", "-q", "-m", "release settings", "params.yaml")
+    # the workflow runs on a registration: the tag loan-approval@v0.0.1 of this commit
+    gto = str(Path(sys.executable).parent / "gto")
+    run([gto, "register", ARTIFACT, "HEAD", "--version", "v0.0.1"], copy_repo.root, copy_repo.env)
+    (copy_repo.root / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    copy_repo.env.update(
+        {"BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
+    )
+    yield copy_repo
+    underwrite = [
+        sys.executable,
+        "-m",
+        "underwrite.cli",
+        "release",
+        "stop",
+        "--repo",
+        str(copy_repo.root),
+    ]
+    run(underwrite, copy_repo.root, copy_repo.env, check=False)
+
+
+def test_release_job_builds_stages_smokes_and_promotes_through_the_gate(release_ready, tmp_path):
+    repo = release_ready
+    first = run_gate_step(repo, tmp_path / "first.md")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "has no metrics yet" in (tmp_path / "first.md").read_text()  # nothing in prod
+
+    command = [sys.executable, "-m", "underwrite.cli", "release", "all", "--repo", str(repo.root)]
+    done = subprocess.run(
+        command, cwd=repo.root, env=repo.env, capture_output=True, text=True, timeout=1100
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-6000:]
+    assert "released: production serves v0.0.1" in done.stdout
+    tags = run(["git", "tag"], repo.root, repo.env).split()
+    assert f"{ARTIFACT}@v0.0.1" in tags
+    assert any(t.startswith(f"{ARTIFACT}#staging#") for t in tags)
+    assert any(t.startswith(f"{ARTIFACT}#prod#") for t in tags)
+
+    again = run_gate_step(repo, tmp_path / "again.md")
+    summary = (tmp_path / "again.md").read_text()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "**Gate: ✅ this model would be promoted.**" in summary
+    assert "No parameter changed." in summary  # prod is this very version
+
+
+def test_gate_step_refuses_a_candidate_over_a_fairness_limit(release_ready, tmp_path):
+    repo = release_ready
+    set_params(repo.root / "params.yaml", {"gate.fairness.race.tpr_gap": 0.01})
+    git(repo.root, repo.env, "commit", "-q", "-m", "a race TPR limit no model meets", "params.yaml")
+    first = run_gate_step(repo, tmp_path / "summary.md")
+
+    assert first.returncode == 3, first.stdout + first.stderr
+    assert "the gate would not promote head" in first.stderr
+    assert "**Gate: ❌ this model would not be promoted:**" in (tmp_path / "summary.md").read_text()

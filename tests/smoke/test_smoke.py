@@ -1,0 +1,64 @@
+"""Smoke suite: is the service at --smoke-url healthy, right, strict and fast enough?
+
+`pytest tests/smoke --smoke-url http://host:port [--smoke-model models/model.joblib]`
+runs it against any deployment; without --smoke-url it serves a test model locally.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+from bentoml_support import bad_requests
+
+pytestmark = pytest.mark.integration
+
+BAD_CLASSES = [b.name for b in bad_requests(max_batch=1, max_body_bytes=1)]
+MAX_BODY_BYTES = 1 << 20  # the service's default UNDERWRITE_MAX_BODY_BYTES
+
+
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/metrics", "/docs.json"])
+def test_health_readiness_metrics_and_openapi_answer(target, path):
+    assert httpx.get(f"{target.url}{path}", timeout=30).status_code == 200
+
+
+def test_golden_applications_get_the_offline_probabilities(target):
+    batch = httpx.post(f"{target.url}/predict_batch", json=target.golden, timeout=60)
+    assert batch.status_code == 200, batch.text
+    assert [p["probability"] for p in batch.json()] == pytest.approx(target.expected, abs=1e-9)
+    for application, expected in zip(target.golden, target.expected, strict=True):
+        single = httpx.post(f"{target.url}/predict", json=application, timeout=60)
+        assert single.status_code == 200, single.text
+        assert single.json()["probability"] == pytest.approx(expected, abs=1e-9)
+        assert single.json()["approved"] == (expected >= single.json()["threshold"])
+
+
+@pytest.mark.parametrize("name", BAD_CLASSES)
+def test_bad_input_answers_4xx_naming_field_and_rule(target, name):
+    bad = {b.name: b for b in bad_requests(target.max_batch, MAX_BODY_BYTES)}[name]
+    response = httpx.post(
+        f"{target.url}{bad.route}",
+        content=bad.body,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == bad.status, response.text
+    assert bad.field in response.text and bad.rule in response.text
+    assert httpx.get(f"{target.url}/readyz", timeout=30).status_code == 200
+
+
+def test_latency_is_within_budget(target, request: pytest.FixtureRequest):
+    budget_ms = request.config.getoption("--smoke-p95-ms")
+    timings = []
+    with httpx.Client(timeout=60) as client:
+        for i in range(40):
+            start = time.perf_counter()
+            response = client.post(
+                f"{target.url}/predict", json=target.golden[i % len(target.golden)]
+            )
+            timings.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200
+    p95 = float(np.percentile(timings, 95))
+    assert p95 <= budget_ms, f"p95 latency {p95:.0f} ms is over the budget of {budget_ms:.0f} ms"
