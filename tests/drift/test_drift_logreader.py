@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -102,13 +103,14 @@ def test_drift_reads_an_azure_log_in_azurite(
 ):
     """The production path: the log as blobs under azure://container/prefix, as serving writes."""
     folder = write_frame_log(world.window("income_inflation", 0))
-    container = azurite.ensure_container("inference")
+    name = f"drift-{uuid.uuid4().hex[:12]}"  # the Azurite is shared by the whole session
+    container = azurite.ensure_container(name)
     for path in folder.glob("*.jsonl"):
         container.upload_blob(f"prod/log/{path.name}", path.read_bytes(), overwrite=True)
     env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     out = tmp_path / "out"
     done = run_cli(
-        "drift", "--log", "azure://inference/prod/log", "--profile", str(profile_path),
+        "drift", "--log", f"azure://{name}/prod/log", "--profile", str(profile_path),
         "--out", str(out), "--end", END.isoformat(), "--cache", str(tmp_path / "cache"),
         env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | env,
     )  # fmt: skip

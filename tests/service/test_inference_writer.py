@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -78,13 +79,14 @@ def test_records_are_flat_json_lines_in_jsonl_files_named_by_day_host_and_proces
 
 @pytest.mark.integration
 def test_azure_location_stores_every_record_as_blobs(azurite, monkeypatch: pytest.MonkeyPatch):
-    azurite.ensure_container("inference")
+    container_name = f"inference-{uuid.uuid4().hex[:12]}"  # the Azurite is shared by the session
+    azurite.ensure_container(container_name)
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-    writer = InferenceLogWriter("azure://inference/prod", flush_seconds=0.05)
+    writer = InferenceLogWriter(f"azure://{container_name}/prod", flush_seconds=0.05)
     for i in range(10):
         writer.write(records(7, 7 * i))
     writer.close()
-    container = azurite.service_client().get_container_client("inference")
+    container = azurite.service_client().get_container_client(container_name)
     blobs = [b.name for b in container.list_blobs(name_starts_with="prod/")]
     assert blobs and all(name.endswith(".jsonl") for name in blobs)
     lines = [
