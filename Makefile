@@ -47,7 +47,7 @@ pull: setup ## Pull data, models and the run cache from the blob remote
 
 run: azurite repro push ## Set everything up, train and evaluate (dvc repro), push to blob storage
 	@echo
-	@$(RUN) dvc metrics show
+	@$(RUN) dvc metrics show reports/evaluate/metrics.json
 
 lint: setup ## ruff check and format check
 	$(RUN) ruff check .
