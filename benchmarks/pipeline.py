@@ -39,7 +39,7 @@ from pathlib import Path
 log = logging.getLogger("benchmark")
 
 PACKAGES = ("dvc", "dvclive", "scikit-learn", "pandas", "pyarrow", "pandera", "fairlearn", "numpy")
-PLOTS = "reports/evaluate/plots/sklearn"
+PLOTS = "reports/evaluate/plots"
 OUTPUT_FOLDERS = ("data/", "models/", "reports/")
 GIT_ID = {
     "GIT_AUTHOR_NAME": "benchmark",
@@ -218,7 +218,7 @@ def bench_size(repo: Path, work: Path, rows: int, args: argparse.Namespace) -> d
     log.info("  whole    %7.1f s %8.0f MB; no-op dvc repro x%d ...", wall, peak, args.noop_runs)
     noop = noop_runs(copy, env, record, args.noop_runs, args.timeout)
     log.info("  no-op    %7.2f s (median)", statistics.median(noop))
-    plots = {p.name: p.stat().st_size for p in sorted((copy / PLOTS).glob("*.json"))}
+    plots = {p.name: p.stat().st_size for p in sorted((copy / PLOTS).rglob("*.json"))}
     result = {"rows": rows, "load_before": round(load, 2), "stages": stages, "whole_s": wall}
     result |= {"whole_cpu_s": cpu, "load_after": round(os.getloadavg()[0], 2)}
     result |= {"peak_rss_mb": peak, "noop_s": noop, "plot_bytes": plots, "copy": str(copy)}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from underwrite.report.compare import MetricRow, _changed, data_version, nested
-from underwrite.report.figures import Panel, draw, plot_rows
+from underwrite.report.figures import Panel, confusion_cells, draw, plot_rows
 from underwrite.report.lock import lock_drift
 from underwrite.report.markdown import _delta
 from underwrite.report.repro_log import Outcome, parse
@@ -128,6 +128,20 @@ def test_lock_drift_names_stages_and_outputs_on_one_side_only(committed, reprodu
 )
 def test_plot_rows_reads_dvclive_files(raw: bytes | None, rows: list | None) -> None:
     assert plot_rows(raw) == rows
+
+
+def test_confusion_cells_count_per_application_rows_and_per_cell_counts_alike() -> None:
+    per_application = [{"actual": a, "predicted": p} for a, p in ["11", "11", "01", "10", "11"]]
+    per_cell = [
+        {"actual": "0", "predicted": "0", "count": 0},
+        {"actual": "0", "predicted": "1", "count": 1},
+        {"actual": "1", "predicted": "0", "count": 1},
+        {"actual": "1", "predicted": "1", "count": 3},
+    ]
+
+    expected = (["0", "1"], [[0, 1], [1, 3]])
+    assert confusion_cells(per_application, "actual", "predicted") == expected
+    assert confusion_cells(per_cell, "actual", "predicted") == expected
 
 
 def test_draw_writes_a_png_even_when_one_side_has_no_plot(tmp_path: Path) -> None:

@@ -163,3 +163,20 @@ def test_exp_run_with_unknown_param_fails_naming_the_key(
     assert run.returncode != 0, run
     assert re.search(message, run.stderr), run
     assert "Ran experiment" not in run.stdout + run.stderr, run
+
+
+def test_plots_show_renders_every_declared_plot_and_sums_confusion_counts(
+    reproduced_repo: RepoCopy,
+) -> None:
+    shown = json.loads(reproduced_repo.dvc("plots", "show", "--json").stdout)
+
+    assert "errors" not in shown, shown["errors"]
+    confusion = shown["data"]["reports/evaluate/plots/custom/confusion_matrix.json"][0]
+    aggregate = confusion["content"]["spec"]["transform"][0]["aggregate"]
+    cells = confusion["content"]["data"]["values"]
+    fairness = json.loads((reproduced_repo.path / "reports/evaluate/fairness.json").read_text())
+    assert aggregate == [{"op": "sum", "field": "count", "as": "xy_count"}]
+    assert len(cells) == 4
+    assert sum(cell["count"] for cell in cells) == sum(
+        group["applications"] for group in fairness["race"]["groups"].values()
+    )

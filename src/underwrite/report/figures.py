@@ -44,10 +44,17 @@ def _curve(ax: Axes, spec: PlotSpec, rows: list[dict]) -> None:
     ax.set(xlabel=spec.x, ylabel=spec.y, xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
 
 
-def _confusion(ax: Axes, spec: PlotSpec, rows: list[dict]) -> None:
-    counts = Counter((str(r[spec.x]), str(r[spec.y])) for r in rows)
+def confusion_cells(rows: list[dict], x: str, y: str) -> tuple[list[str], list[list[int]]]:
+    """Labels and counts (row: y, column: x) from one row per application or per cell."""
+    counts: Counter = Counter()
+    for r in rows:
+        counts[(str(r[x]), str(r[y]))] += int(r.get("count", 1))
     labels = sorted({label for pair in counts for label in pair})
-    matrix = [[counts[(actual, predicted)] for actual in labels] for predicted in labels]
+    return labels, [[counts[(actual, predicted)] for actual in labels] for predicted in labels]
+
+
+def _confusion(ax: Axes, spec: PlotSpec, rows: list[dict]) -> None:
+    labels, matrix = confusion_cells(rows, spec.x, spec.y)
     ax.imshow(matrix, cmap="Blues")
     darkest = max((max(row) for row in matrix), default=0)
     for i, row in enumerate(matrix):
@@ -68,7 +75,7 @@ def draw(spec: PlotSpec, panels: list[Panel], out: Path) -> Path:
         if not panel.rows:
             ax.text(0.5, 0.5, "no plot at this revision", ha="center", va="center")
             ax.set_axis_off()
-        elif spec.template == "confusion":
+        elif spec.template.startswith("confusion"):
             _confusion(ax, spec, panel.rows)
         else:
             _curve(ax, spec, panel.rows)

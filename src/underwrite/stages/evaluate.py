@@ -39,16 +39,38 @@ def quality(y: pd.Series, proba: np.ndarray, approved: np.ndarray) -> dict[str, 
     }
 
 
+def confusion_counts(y: pd.Series, approved: np.ndarray) -> list[dict]:
+    """How many applications fall in each (actual, predicted) cell, zero cells included."""
+    counts = np.bincount(2 * np.asarray(y, dtype=int) + approved, minlength=4)
+    return [
+        {
+            "actual": str(actual),
+            "predicted": str(predicted),
+            "count": int(counts[2 * actual + predicted]),
+        }
+        for actual in (0, 1)
+        for predicted in (0, 1)
+    ]
+
+
 def log_plots(live: Live, y: pd.Series, proba: np.ndarray, approved: np.ndarray, bins: int):
     # Curves from probabilities on a grid of CURVE_DECIMALS: at most 1,001 thresholds, so
     # the files stay small at any number of applications (the metrics use exact values).
-    # The confusion matrix stays one entry per application: DVC's template counts entries.
     curve = np.round(proba, CURVE_DECIMALS)
     live.log_sklearn_plot("roc", y, curve, name="roc.json", drop_intermediate=True)
     live.log_sklearn_plot(
         "precision_recall", y, curve, name="precision_recall.json", drop_intermediate=True
     )
-    live.log_sklearn_plot("confusion_matrix", y, approved, name="confusion_matrix.json")
+    # Counts, not dvclive's one entry per application: four rows at any number of
+    # applications (.dvc/plots/confusion_counts.json sums the count field).
+    live.log_plot(
+        "confusion_matrix",
+        confusion_counts(y, approved),
+        x="actual",
+        y="predicted",
+        template="confusion_counts",
+        title="Confusion matrix",
+    )
     live.log_sklearn_plot("calibration", y, proba, name="calibration.json", n_bins=bins)
 
 
