@@ -17,7 +17,7 @@ help: ## List the targets
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode  # each stage process then skips compiling its imports
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -20,6 +20,7 @@ from underwrite.params import MitigationParams, TrainParams
 from underwrite.schema import Kind, feature_columns, names
 
 ORDERED = "ordered"  # the preprocessor's block of columns with a monotone direction
+LINEAR = "logistic_regression"  # the estimator that needs imputed, scaled inputs
 
 
 class SentinelsToMissing(TransformerMixin, BaseEstimator):
@@ -100,44 +101,74 @@ def monotone_constraints() -> dict[str, int]:
     return {f"{ORDERED}__{c.name}": c.monotone for c in feature_columns() if c.monotone}
 
 
-def preprocessor(include_protected: bool) -> Pipeline:
-    """Raw fields to model inputs; columns with a monotone direction enter as ordered numbers."""
+def preprocessor(include_protected: bool, trees: bool) -> Pipeline:
+    """Raw fields to model inputs; columns with a monotone direction enter as ordered numbers.
+
+    Trees take the numbers as they are: histogram gradient boosting learns where missing
+    values go at each split and ignores scale (same cross-validated AUC as imputing and
+    scaling, for a fraction of the time). A linear model gets medians for missing values,
+    missing-value indicators and standardised numbers.
+    """
     every = feature_columns(include_protected)
     ordered = [c for c in every if c.monotone]
     columns = [c for c in every if not c.monotone]
     sentinels = {c.name: c.sentinels for c in every if c.sentinels}
+    parts = tree_parts() if trees else linear_parts()
     encode = ColumnTransformer(
         [
-            (
-                ORDERED,
-                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-                names(ordered),
-            ),
-            (
-                "numeric",
-                make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-                ),
-                names(columns, Kind.NUMERIC),
-            ),
-            ("binary", SimpleImputer(strategy="most_frequent"), names(columns, Kind.BINARY)),
-            (
-                "categorical",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                ),
-                names(columns, Kind.CATEGORICAL),
-            ),
+            (ORDERED, parts[ORDERED], names(ordered)),
+            ("numeric", parts["numeric"], names(columns, Kind.NUMERIC)),
+            ("binary", parts["binary"], names(columns, Kind.BINARY)),
+            ("categorical", parts["categorical"], names(columns, Kind.CATEGORICAL)),
         ],
         remainder="drop",
         verbose_feature_names_out=True,
-    ).set_output(transform="pandas")  # named columns: the monotone constraints refer to them
-    return Pipeline([("sentinels", SentinelsToMissing(sentinels)), ("encode", encode)])
+    )
+    return Pipeline([("sentinels", SentinelsToMissing(sentinels)), ("encode", named(encode))])
+
+
+def linear_parts() -> dict:
+    return {
+        ORDERED: make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+        "numeric": make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+        ),
+        "binary": SimpleImputer(strategy="most_frequent"),
+        "categorical": make_pipeline(SimpleImputer(strategy="most_frequent"), one_hot()),
+    }
+
+
+def tree_parts() -> dict:
+    return {
+        ORDERED: "passthrough",
+        "numeric": "passthrough",
+        "binary": "passthrough",
+        "categorical": one_hot(),
+    }
+
+
+def one_hot() -> OneHotEncoder:
+    """A code unseen in training (drift's new category) encodes as all zeros; a missing
+    value, where nothing imputed it, as a category of its own."""
+    return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+
+
+def named(encode: ColumnTransformer) -> ColumnTransformer:
+    """The column transformer's output as a DataFrame, its parts' outputs as arrays.
+
+    The monotone constraints refer to the output's column names, so that output must be
+    named; inside, a DataFrame after every imputer and scaler only costs time (serving a row
+    took 30% longer) and changes no value.
+    """
+    encode.set_output(transform="pandas")  # also sets every part to pandas: undo that below
+    for _, part, _ in encode.transformers:
+        if part != "passthrough":
+            part.set_output(transform="default")
+    return encode
 
 
 def estimator(params: TrainParams):
-    if params.estimator == "logistic_regression":
+    if params.estimator == LINEAR:
         return LogisticRegression(
             **params.logistic_regression.model_dump(), random_state=params.seed
         )
@@ -160,7 +191,10 @@ def classifier(params: TrainParams):
 def build_pipeline(params: TrainParams, include_protected: bool) -> Pipeline:
     """Preprocessing of raw application fields followed by the estimator from params."""
     return Pipeline(
-        [("preprocess", preprocessor(include_protected)), ("classifier", classifier(params))]
+        [
+            ("preprocess", preprocessor(include_protected, params.estimator != LINEAR)),
+            ("classifier", classifier(params)),
+        ]
     )
 
 

@@ -192,3 +192,18 @@ def test_model_uses_every_feature_and_no_other_column(model):
     used = {name.rsplit("_", 1)[0] if name not in names(COLUMNS) else name for name in used}
 
     assert used == set(names(feature_columns()))
+
+
+@pytest.mark.parametrize(
+    ("name", "missing_kept"),
+    [("hist_gradient_boosting", True), ("logistic_regression", False)],
+)
+def test_trees_get_missing_values_as_nan_and_the_linear_model_gets_them_imputed(
+    fitted, small_frame, name: str, missing_kept: bool
+):
+    rows = small_frame.drop(columns=[LABEL]).head(2).copy()
+    rows.loc[rows.index[0], "term"] = next(c for c in COLUMNS if c.name == "term").sentinels[0]
+
+    inputs = fitted[name].named_steps["preprocess"].transform(rows)
+
+    assert bool(inputs.filter(like="term").isna().to_numpy().any()) is missing_kept
