@@ -10,7 +10,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from underwrite.io import read_source
-from underwrite.model import SentinelsToMissing, build_pipeline, fit_kwargs
+from underwrite.model import ColumnMajor, SentinelsToMissing, build_pipeline, fit_kwargs
 from underwrite.params import PACKAGED_SOURCE, MitigationParams, TrainParams
 from underwrite.schema import COLUMNS, LABEL, Kind, feature_columns, names, protected_groups
 
@@ -207,3 +207,15 @@ def test_trees_get_missing_values_as_nan_and_the_linear_model_gets_them_imputed(
     inputs = fitted[name].named_steps["preprocess"].transform(rows)
 
     assert bool(inputs.filter(like="term").isna().to_numpy().any()) is missing_kept
+
+
+def test_column_major_keeps_names_index_and_values_in_one_column_major_array():
+    rows = np.array([[1.0, 3.0], [2.0, 4.0], [np.nan, 5.0]])  # row-major, as hstack makes it
+    frame = pd.DataFrame(rows, columns=["a", "b"], index=[7, 8, 9], copy=False)
+    assert not frame.to_numpy().flags["F_CONTIGUOUS"]
+
+    out = ColumnMajor().fit_transform(frame)
+
+    pd.testing.assert_frame_equal(out, frame)
+    assert out.to_numpy().flags["F_CONTIGUOUS"]
+    assert list(ColumnMajor().fit(frame).get_feature_names_out()) == ["a", "b"]
