@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -210,7 +211,12 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from err
     try:
-        return Params.model_validate(raw)
+        document = json.dumps(raw)
+    except (TypeError, ValueError) as err:  # e.g. a YAML date
+        raise ParamsError(f"{path}: a value is not plain YAML data: {err}") from err
+    try:
+        # strict over JSON types: "0.5" is not a number, "yes" not a bool; lists fill tuples
+        return Params.model_validate_json(document, strict=True)
     except ValidationError as err:
         raise ParamsError(f"{path}: {_explain(err)}") from err
 
@@ -219,5 +225,8 @@ def _explain(err: ValidationError) -> str:
     problems = []
     for e in err.errors():
         key = ".".join(str(part) for part in e["loc"]) or "(top level)"
-        problems.append(f"{key}: {e['msg']}")
+        message = (
+            "Input should be a mapping (key: value)" if e["type"] == "model_type" else e["msg"]
+        )
+        problems.append(f"{key}: {message}")
     return "; ".join(problems)

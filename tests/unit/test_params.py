@@ -57,8 +57,11 @@ def test_load_params_reads_the_values_written(tmp_path):
         ("train:\n  estimator: random_forest\n", r"train\.estimator: Input should be"),
         ("prepare:\n  test_size: 1.5\n", r"prepare\.test_size: Input should be less than 1"),
         ("validate:\n  min_rows: 0\n", r"validate\.min_rows: Input should be greater"),
-        ("features: yes\n", r"features: Input should be a valid dictionary"),
-        ("- a\n- b\n", r"\(top level\): Input should be a valid dictionary"),
+        ("features: yes\n", r"features: Input should be a mapping \(key: value\)"),
+        ("- a\n- b\n", r"\(top level\): Input should be a mapping"),
+        ('evaluate:\n  threshold: "0.5"\n', r"evaluate\.threshold: Input should be a valid number"),
+        ('features:\n  include_protected: "yes"\n', r"features\.include_protected: .*boolean"),
+        ("prepare:\n  seed: 2026-01-01\n", r"not plain YAML data"),
         ("train: [\n", r"not valid YAML"),
     ],
     ids=[
@@ -73,6 +76,9 @@ def test_load_params_reads_the_values_written(tmp_path):
         "below-minimum",
         "scalar-for-section",
         "not-a-mapping",
+        "quoted-number",
+        "quoted-bool",
+        "yaml-date",
         "malformed-yaml",
     ],
 )
