@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-import yaml
+from repo_support import copy_project, isolated_env, set_params
 
 TIMEOUT = 600
 CHANGED_PARAMS = {"train.estimator": "logistic_regression", "train.logistic_regression.C": 0.5}
@@ -45,35 +45,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def project_files(project: Path) -> list[str]:
-    """The project's files as a fresh clone would have them (tracked and new, not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=project,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout.decode()
-    return [name for name in listed.split("\0") if name and (project / name).is_file()]
-
-
-def environment(root: Path, scratch: Path) -> dict[str, str]:
-    """Run dvc and the stages of ROOT's code with this venv, blind to this machine's config."""
-    return {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(root / "src"),
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_GLOBAL_CONFIG_DIR": str(scratch / "dvc-global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(scratch / "dvc-system"),
-        "DVC_SITE_CACHE_DIR": str(scratch / "dvc-site"),
-        "GIT_AUTHOR_NAME": "CI test",
-        "GIT_AUTHOR_EMAIL": "ci@underwrite.invalid",
-        "GIT_COMMITTER_NAME": "CI test",
-        "GIT_COMMITTER_EMAIL": "ci@underwrite.invalid",
-    }
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> str:
@@ -101,26 +72,6 @@ def commit_all(repo: Path, env: dict[str, str], message: str) -> str:
     return git(repo, env, "rev-parse", "HEAD")
 
 
-def set_params(path: Path, changes: dict[str, object]) -> None:
-    """Set dotted keys of params.yaml (keeping the rest), as `dvc exp run -S` would."""
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _scaffold(project: Path, root: Path) -> None:
-    for name in project_files(project):
-        if not name.startswith(GENERATED):
-            target = root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(project / name, target)
-
-
 @pytest.fixture(scope="session")
 def pipeline_repo(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
@@ -128,8 +79,8 @@ def pipeline_repo(
     """The shared copy with its three commits; tests must not change it (use copy_repo)."""
     scratch = tmp_path_factory.mktemp("pipeline")
     root = scratch / "repo"
-    _scaffold(request.config.rootpath, root)
-    env = environment(root, scratch)
+    copy_project(request.config.rootpath, root, skip=GENERATED)
+    env = isolated_env(root, scratch)
     git(root, env, "init", "-q", "-b", "main")
     scaffold = commit_all(root, env, "scaffold: no dvc.lock, no metrics yet")
     dvc(root, env, "repro")
@@ -146,7 +97,7 @@ def copy_repo(pipeline_repo: PipelineRepo, tmp_path: Path) -> PipelineRepo:
     """A private copy of the shared repository (git history, DVC cache, outputs)."""
     root = tmp_path / "repo"
     shutil.copytree(pipeline_repo.root, root, symlinks=True)
-    return replace(pipeline_repo, root=root, env=environment(root, tmp_path))
+    return replace(pipeline_repo, root=root, env=isolated_env(root, tmp_path))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from ci_support import BlobService, PipelineRepo, dvc, environment, git, run
+from ci_support import BlobService, PipelineRepo, dvc, git, run
+from repo_support import isolated_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -48,7 +49,7 @@ def test_train_job_restores_what_another_machine_ran_and_flags_the_stale_lock(
 
     runner = tmp_path / "runner"
     run(["git", "clone", "-q", str(copy_repo.root), str(runner)], tmp_path, copy_repo.env)
-    env = environment(runner, tmp_path / "runner-home") | credentials
+    env = isolated_env(runner, tmp_path / "runner-home") | credentials
     params = git(runner, env, "show", f"{copy_repo.trained}:params.yaml")
     (runner / "params.yaml").write_text(params + "\n")
     git(

@@ -22,21 +22,22 @@ from typing import Any
 
 import pytest
 import yaml
+from repo_support import (
+    GIT_TIMEOUT,
+    REPO_ROOT,
+    VENV_BIN,
+    copy_project,
+    generated_files,
+    isolated_env,
+    pipeline_outputs,
+    set_params,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
 DVC_TIMEOUT = 600.0
-GIT_TIMEOUT = 60.0
 REMOTE = "blob"  # the remote .dvc/config declares
 
 _RAN = re.compile(r"^Running stage '([^']+)'", re.MULTILINE)
 _CACHED = re.compile(r"^Stage '([^']+)' is cached - skipping run", re.MULTILINE)
-_GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "underwrite tests",
-    "GIT_AUTHOR_EMAIL": "tests@underwrite.invalid",
-    "GIT_COMMITTER_NAME": "underwrite tests",
-    "GIT_COMMITTER_EMAIL": "tests@underwrite.invalid",
-}
 
 
 @dataclass(frozen=True)
@@ -73,18 +74,7 @@ class RepoCopy:
     home: Path
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "DVC_"))}
-        env |= {
-            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": str(self.path / "src"),
-            "DVC_NO_ANALYTICS": "1",
-            "DVC_SITE_CACHE_DIR": str(self.home / "dvc-site"),
-            "DVC_GLOBAL_CONFIG_DIR": str(self.home / "dvc-global"),
-            "DVC_SYSTEM_CONFIG_DIR": str(self.home / "dvc-system"),
-            "AZURE_CONFIG_DIR": str(self.home / "azure"),  # dvc-azure reads az CLI config
-            **_GIT_IDENTITY,
-        }
-        return env | dict(extra or {})
+        return isolated_env(self.path, self.home, extra)
 
     def dvc(self, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> DvcRun:
         """Run the real dvc here; with check, a non-zero exit fails the test with its output."""
@@ -114,15 +104,7 @@ class RepoCopy:
 
     def set_params(self, changes: Mapping[str, Any]) -> None:
         """Set dotted keys in params.yaml, e.g. {"train.hist_gradient_boosting.max_depth": 2}."""
-        path = self.path / "params.yaml"
-        params = yaml.safe_load(path.read_text())
-        for dotted, value in changes.items():
-            *parents, key = dotted.split(".")
-            section = params
-            for part in parents:
-                section = section[part]
-            section[key] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        set_params(self.path / "params.yaml", changes)
 
     def lock_md5s(self) -> dict[str, str]:
         """Every output recorded in dvc.lock, as path -> md5."""
@@ -199,43 +181,10 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pipeline_outputs(repo: Path, stages: Collection[str] | None = None) -> dict[str, bool]:
-    """The outputs (outs, metrics, plots) dvc.yaml declares for STAGES (default all), as
-    path -> cached by dvc."""
-    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    outputs = {}
-    for name, stage in declared.items():
-        if stages is not None and name not in stages:
-            continue
-        for kind in ("outs", "metrics", "plots"):
-            for entry in stage.get(kind, []):
-                path, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
-                outputs[path] = (options or {}).get("cache", True)
-    return outputs
-
-
-def working_tree_files(root: Path) -> list[str]:
-    """Files git tracks or would track (not ignored), as they are now in the working tree."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=GIT_TIMEOUT,
-        check=True,
-    ).stdout
-    return sorted({p for p in listed.split("\0") if p and (root / p).is_file()})
-
-
 def copy_repository(dest: Path, scratch: bool) -> RepoCopy:
     """A fresh git repository at DEST with the project's files; with scratch, no outputs at all
     (no dvc.lock, none of the outputs git tracks), as if the pipeline had never run."""
-    for relative in working_tree_files(REPO_ROOT):
-        (dest / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / relative, dest / relative)
-    if scratch:
-        for output in [*pipeline_outputs(dest), "dvc.lock"]:
-            (dest / output).unlink(missing_ok=True)
+    copy_project(REPO_ROOT, dest, skip=generated_files(REPO_ROOT) if scratch else ())
     repo = RepoCopy(dest, dest.parent / "home")
     repo.git("init", "-q", "-b", "main")
     repo.commit("copy of the working tree")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -21,22 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import Result
+from repo_support import (
+    REPO_ROOT,
+    VENV_BIN,
+    copy_project,
+    generated_files,
+    isolated_env,
+    set_params,
+)
 
 from underwrite.release import deploy
 from underwrite.storage.emulator import free_loopback_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
 ARTIFACT = "loan-approval"
 COMMAND_TIMEOUT = 600.0
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "underwrite tests",
-    "GIT_AUTHOR_EMAIL": "tests@underwrite.invalid",
-    "GIT_COMMITTER_NAME": "underwrite tests",
-    "GIT_COMMITTER_EMAIL": "tests@underwrite.invalid",
-}
 
 # Logistic regression trains in about a second; these settings were measured on the packaged
 # data: `good` and `better` pass the gate below, `worse` (crippling regularisation) loses
@@ -65,20 +63,18 @@ class ReleaseRepo:
     home: Path
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "DVC_"))}
+        """The isolated environment, plus a private BentoML home and one worker per server
+        (several run at once on 2 cores); the machine's UNDERWRITE_MODEL_TAG is dropped."""
+        env = isolated_env(
+            self.path,
+            self.home,
+            {
+                "BENTOML_HOME": str(self.home / "bentoml"),
+                "BENTOML_DO_NOT_TRACK": "True",
+                "UNDERWRITE_WORKERS": "1",
+            },
+        )
         env.pop("UNDERWRITE_MODEL_TAG", None)
-        env |= {
-            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": str(self.path / "src"),
-            "BENTOML_HOME": str(self.home / "bentoml"),
-            "BENTOML_DO_NOT_TRACK": "True",
-            "UNDERWRITE_WORKERS": "1",  # each server one worker: several run at once on 2 cores
-            "DVC_NO_ANALYTICS": "1",
-            "DVC_SITE_CACHE_DIR": str(self.home / "dvc-site"),
-            "DVC_GLOBAL_CONFIG_DIR": str(self.home / "dvc-global"),
-            "DVC_SYSTEM_CONFIG_DIR": str(self.home / "dvc-system"),
-            **GIT_IDENTITY,
-        }
         return env | dict(extra or {})
 
     def run(self, *args: str, tool: str = "underwrite") -> subprocess.CompletedProcess[str]:
@@ -123,15 +119,7 @@ class ReleaseRepo:
         return shown.get(ARTIFACT, {}).get("stage", {})
 
     def set_params(self, changes: Mapping[str, Any]) -> None:
-        path = self.path / "params.yaml"
-        params = yaml.safe_load(path.read_text())
-        for dotted, value in changes.items():
-            *parents, key = dotted.split(".")
-            section = params
-            for part in parents:
-                section = section.setdefault(part, {})
-            section[key] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        set_params(self.path / "params.yaml", changes)
 
     def commit_model(self, name: str) -> str:
         """Train and evaluate the named model, record it with dvc, commit; return the commit."""
@@ -183,35 +171,12 @@ def run_stages(repo: Path, names: tuple[str, ...]) -> None:
             steps[name]()
 
 
-def working_tree_files(root: Path) -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root, capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    return sorted({p for p in listed.split("\0") if p and (root / p).is_file()})
-
-
-def pipeline_outputs(repo: Path) -> list[str]:
-    """Every output dvc.yaml declares (outs, metrics, plots)."""
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    return [
-        entry if isinstance(entry, str) else next(iter(entry))
-        for stage in stages.values()
-        for kind in ("outs", "metrics", "plots")
-        for entry in stage.get(kind, [])
-    ]
-
-
 @pytest.fixture(scope="session")
 def release_template(tmp_path_factory: pytest.TempPathFactory) -> ReleaseRepo:
     """The project with the `good` model trained and committed; copy it, never change it."""
     base = tmp_path_factory.mktemp("release")
     repo = ReleaseRepo(base / "template", base / "home")
-    for relative in working_tree_files(REPO_ROOT):
-        (repo.path / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / relative, repo.path / relative)
-    for output in [*pipeline_outputs(repo.path), "dvc.lock"]:  # as if dvc never ran
-        (repo.path / output).unlink(missing_ok=True)
+    copy_project(REPO_ROOT, repo.path, skip=generated_files(REPO_ROOT))  # as if dvc never ran
     repo.set_params(TEST_PARAMS | MODELS["good"])
     repo.git("init", "-q", "-b", "main")
     repo.commit("copy of the working tree")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from release_support import GIT_IDENTITY, VENV_BIN
+from repo_support import GIT_IDENTITY, VENV_BIN
 
 from underwrite.params import GateParams
 from underwrite.release import ReleaseError, gating
