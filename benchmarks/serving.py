@@ -149,6 +149,11 @@ def locust(url: str, route: str, body: Path, users: int, seconds: int, out: Path
         return next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
 
 
+def number(value: str) -> float:
+    """A locust statistic; N/A (no request completed in the run) is NaN."""
+    return float("nan") if value == "N/A" else float(value)
+
+
 def measure(system: System, routes: dict, concurrency: list[int], args, work: Path) -> list:
     port = free_port()
     process = start(system, port, work / f"{system.name.replace(' ', '_')}.log")
@@ -164,9 +169,9 @@ def measure(system: System, routes: dict, concurrency: list[int], args, work: Pa
                         users,
                         int(stats["Request Count"]),
                         int(stats["Failure Count"]),
-                        float(stats["Requests/s"]),
-                        float(stats["50%"]),
-                        float(stats["99%"]),
+                        number(stats["Requests/s"]),
+                        number(stats["50%"]),
+                        number(stats["99%"]),
                         rows,
                     )
                 )
@@ -239,11 +244,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--batch-size", type=int, default=50, help="applications per batch")
     parser.add_argument("--only", nargs="+", help="systems to run (default: all)")
+    parser.add_argument(
+        "--model-tag",
+        help="a model already in the --bentoml-home store, instead of models/model.joblib",
+    )
+    parser.add_argument("--bentoml-home", type=Path, help="the store --model-tag is in")
     args = parser.parse_args()
+    if bool(args.model_tag) != bool(args.bentoml_home):
+        parser.error("--model-tag and --bentoml-home go together")
     work = HERE / ".work" / "serving"
     work.mkdir(parents=True, exist_ok=True)
-    home = work / "bentoml"
-    tag = import_model(home)
+    home = args.bentoml_home or work / "bentoml"
+    tag = args.model_tag or import_model(home)
     golden = json.loads(
         subprocess.run(
             [
@@ -276,6 +288,7 @@ def main() -> None:
             measure(chosen[key], {"/predict": routes["/predict"]}, [16], args, work)
         else:
             measure(chosen[key], routes, args.concurrency, args, work)
+    print(f"\nload {os.getloadavg()} at the end")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -81,6 +82,13 @@ def test_class_is_ready_only_when_golden_predictions_reproduce(instance):
     instance.ready = instance._golden_check({**golden, "probabilities": off_by_a_little})
     with pytest.raises(bentoml.exceptions.ServiceUnavailable, match="failed its golden check"):
         asyncio.run(instance.predict(instance_applications(instance, golden)[0]))
+
+
+def test_class_leaves_the_loaded_model_out_of_garbage_collections(instance):
+    # a full collection scans only what is not frozen: the Pipeline and everything loaded
+    # before it are frozen once the instance is ready (docs/benchmarks.md: GC pauses)
+    assert gc.is_tracked(instance.pipeline)
+    assert not any(o is instance.pipeline for o in gc.get_objects())
 
 
 def instance_applications(instance, golden: dict) -> list:
