@@ -120,11 +120,13 @@ def speed(sizes: list[int]) -> None:
         if not warmed:  # one throwaway run compiles the bytecode of scipy, pandas, ...
             _measure([*command[:-1], str(WORK / "cache" / "warm-up")])
             warmed = True
+        load = os.getloadavg()[0]  # the machine is shared: say how busy it was
         cold = _measure(command)
         warm = _measure(command)
-        rows_out[str(rows)] = {"cold": cold, "warm": warm}
+        rows_out[str(rows)] = {"cold": cold, "warm": warm, "load": [load, os.getloadavg()[0]]}
         print(
-            f"{rows}: cold {cold[0]:.1f} s {cold[1]:.0f} MB, warm {warm[0]:.1f} s {warm[1]:.0f} MB"
+            f"{rows}: cold {cold[0]:.1f} s {cold[3]:.1f} s CPU {cold[1]:.0f} MB, warm "
+            f"{warm[0]:.1f} s {warm[3]:.1f} s CPU {warm[1]:.0f} MB (load {load:.1f})"
         )
         _save("speed", rows_out)
 
@@ -308,10 +310,18 @@ def evidently_worker(args: argparse.Namespace) -> None:
 def table() -> str:
     """docs/benchmarks.md's drift tables from results.json and evidently.json."""
     results = json.loads(RESULTS.read_text())
-    lines = ["| logged rows | cold: time, peak RSS | warm: time, peak RSS |", "| --- | --- | --- |"]
-    for rows, r in results.get("speed", {}).items():
-        (ct, cm, *_), (wt, wm, *_) = r["cold"], r["warm"]
-        lines.append(f"| {int(rows):,} | {ct:.1f} s, {cm:.0f} MB | {wt:.1f} s, {wm:.0f} MB |")
+    lines = [
+        "| logged rows | cold: wall, CPU, peak RSS | warm: wall, CPU, peak RSS "
+        "| load before, after |",
+        "| --- | --- | --- | --- |",
+    ]
+    for rows, r in sorted(results.get("speed", {}).items(), key=lambda item: int(item[0])):
+        (ct, cm, _, cc), (wt, wm, _, wc) = r["cold"], r["warm"]
+        load = " / ".join(f"{x:.1f}" for x in r.get("load", []))
+        lines.append(
+            f"| {int(rows):,} | {ct:.1f} s, {cc:.1f} s, {cm:.0f} MB "
+            f"| {wt:.1f} s, {wc:.1f} s, {wm:.0f} MB | {load} |"
+        )
     evidently = json.loads((WORK / "evidently.json").read_text())
     from underwrite.params import load_params
     from underwrite.simulate import shifted_columns

@@ -5,8 +5,8 @@ approve). ``join`` matches them to logged applications and fills the columns the
 cannot know (recorded after the decision) so the rows meet the data contract; ``advance``
 appends the new rows to the data source, tracks it with ``dvc add`` and points
 ``data.source`` at it, so the retraining is a DVC run like any other. ``loop`` runs drift
-check -> join -> new data version -> ``dvc repro`` -> report; ``open_or_update_pr``
-publishes the result as a pull request (the scheduled workflow's last step).
+check -> join -> new data version -> ``dvc repro`` -> report; ``retrain pr`` publishes
+the result as a pull request (the scheduled workflow's last step; ``retrain_pr``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -177,56 +177,6 @@ def loop_report(drift_markdown: str, version: DataVersion | None, metrics_diff: 
 
 
 @dataclass(frozen=True)
-class GitHub:
-    """The few GitHub REST calls the loop needs (pull requests), with a token."""
-
-    repository: str  # owner/name
-    token: str
-    api: str = "https://api.github.com"
-    timeout: float = 30.0
-
-    def request(self, method: str, path: str, body: dict | None = None) -> Any:
-        import httpx
-
-        headers = {
-            "Authorization": f"Bearer {self.token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-        }
-        url = f"{self.api.rstrip('/')}/repos/{self.repository}{path}"
-        try:
-            response = httpx.request(method, url, json=body, headers=headers, timeout=self.timeout)
-        except httpx.HTTPError as err:
-            raise RetrainError(f"GitHub API {method} {path}: {err}") from None
-        if response.status_code >= 400:
-            raise RetrainError(
-                f"GitHub API {method} {path}: {response.status_code} {response.text[:300]}"
-            )
-        return response.json()
-
-
-PR_BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
-
-
-def open_or_update_pr(
-    github: GitHub, branch: str, base: str, title: str, body: str
-) -> tuple[int, bool]:
-    """The number of the open retraining PR from ``branch``, created if there is none."""
-    if len(body) > PR_BODY_LIMIT:
-        body = body[:PR_BODY_LIMIT] + "\n\n(report cut; the full report is in the run's artifacts)"
-    owner = github.repository.split("/")[0]
-    found = github.request("GET", f"/pulls?state=open&head={owner}:{branch}&base={base}")
-    if found:
-        number = int(found[0]["number"])
-        github.request("PATCH", f"/pulls/{number}", {"title": title, "body": body})
-        return number, False
-    created = github.request(
-        "POST", "/pulls", {"title": title, "head": branch, "base": base, "body": body}
-    )
-    return int(created["number"]), True
-
-
-@dataclass(frozen=True)
 class LoopInputs:
     log: str
     labels: str
@@ -327,6 +277,8 @@ def pr_command(
     api: Annotated[str, typer.Option(envvar="GITHUB_API_URL")] = "https://api.github.com",
 ) -> None:
     """Open the retraining pull request, or update the open one (token: GITHUB_TOKEN)."""
+    from underwrite.retrain_pr import GitHub, open_or_update_pr
+
     token = os.environ.get("GITHUB_TOKEN", "")
     try:
         if not token or not repository:

@@ -118,3 +118,51 @@ def test_drift_reads_an_azure_log_in_azurite(
     result = json.loads((out / "result.json").read_text())
     assert result["windows"][0]["rows"] == len(world.window("income_inflation", 0))
     assert result["windows"][0]["drifted_features"][0] in {"appinc", "atotinc", "cototinc"}
+
+
+def service_lines(rows: int, **changes) -> list[str]:
+    """Records as the service writes them, with some fields changed."""
+    from underwrite.inference_log import input_fields, record
+
+    application = {name: 1.0 for name in input_fields()} | {"dep": None}
+    lines = []
+    for i in range(rows):
+        flat = record(application, request_id=f"r{i}", timestamp="2026-02-28T10:00:00+00:00",
+                      model_version="loan-approval:abc", model_md5="0" * 32, probability=0.7,
+                      approved=True)  # fmt: skip
+        lines.append(json.dumps(flat | changes))
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("changes", "column", "expected"),
+    [
+        # the fast parser refuses these; the reader still takes them as it always did
+        ({"timestamp": "2026-02-28T10:00:00"}, TIMESTAMP, datetime(2026, 2, 28, 10, tzinfo=UTC)),
+        ({"loanamt": float("nan")}, "loanamt", None),
+        ({"approved": 1}, "approved", 1.0),
+    ],
+    ids=["timestamp without a zone is UTC", "NaN is missing", "approved as a number"],
+)
+def test_records_outside_the_fast_parsers_rules_are_still_read(tmp_path, changes, column, expected):
+    folder = tmp_path / "log"
+    folder.mkdir()
+    (folder / "2026-02-28-host-1.jsonl").write_text("\n".join(service_lines(3, **changes)) + "\n")
+    columns = list(dict.fromkeys([column, TIMESTAMP]))
+    batches = read_window(str(folder), *WIDE, columns, tmp_path / "cache")
+    values = pa.Table.from_batches(list(batches)).column(column).to_pylist()
+    if expected is None:
+        assert all(v is None or v != v for v in values)  # null or NaN: not a number
+    else:
+        assert values == [expected] * 3
+
+
+def test_a_bad_line_in_one_of_several_files_is_named_with_its_file(tmp_path):
+    folder = tmp_path / "log"
+    folder.mkdir()
+    good = service_lines(4)
+    for day in range(1, 6):  # converted concurrently: the error must still name its file
+        lines = [*good[:2], '{"request_id": "x", "loanamt'] if day == 4 else good
+        (folder / f"2026-02-0{day}-host-1.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(LogError, match=r"2026-02-04-host-1\.jsonl, line 3: not valid JSON"):
+        rows_in(folder, tmp_path / "cache")

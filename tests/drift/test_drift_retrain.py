@@ -15,7 +15,8 @@ import pytest
 import yaml
 from drift_support import World, commit, copy_repository, git, run_in
 
-from underwrite.retrain import GitHub, RetrainError, join, open_or_update_pr, read_labels
+from underwrite.retrain import RetrainError, join, read_labels
+from underwrite.retrain_pr import GitHub, open_or_update_pr
 from underwrite.validation import validate_frame
 
 

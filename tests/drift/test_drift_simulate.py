@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from drift_support import World, run_cli
 
-from underwrite.drift.logreader import required_fields
+from underwrite.drift.logparse import required_fields
 from underwrite.params import ShiftParams
 from underwrite.simulate import SHIFTS, SimulationError, sample, shifted_columns
 

@@ -114,6 +114,20 @@ def test_streaming_in_batches_counts_exactly_like_one_batch(world: World):
     assert np.sort(whole.sample("appinc")).tolist() == np.sort(parts.sample("appinc")).tolist()
 
 
+@pytest.mark.parametrize("batches", [1, 3, 17])
+def test_the_sample_holds_the_same_rows_however_the_window_is_batched(world: World, batches):
+    frame = world.window("none", seed=5)
+    one = WindowSummary(world.profile, sample_size=50)
+    one.add(frame)
+    split = WindowSummary(world.profile, sample_size=50)
+    for rows in np.array_split(np.arange(len(frame)), batches):
+        split.add(frame.iloc[rows])
+    for name in ("appinc", "loanamt", "probability"):
+        assert len(split.sample(name)) <= 50
+        assert split.sample(name).tolist() == one.sample(name).tolist()
+        assert split.sample(name).tolist() == sorted(split.sample(name).tolist())
+
+
 def test_the_test_sample_is_bounded_but_counts_use_every_row(world: World):
     frame = pd.concat([world.window("none", seed=s) for s in range(5)], ignore_index=True)
     summary = WindowSummary(world.profile, sample_size=300)

@@ -2,7 +2,8 @@
 
 - ``profile``: the reference profile (stage ``profile`` writes it from the training split).
 - ``logreader``: a time window of the inference log (local folder or azure://) as Arrow
-  batches, with a Parquet cache so each JSON line is parsed once.
+  batches, with a Parquet cache so each JSON line is parsed once (``logparse``: the
+  parsing, and the messages that name a bad line).
 - ``window``: a window summarised in one streaming pass (counts, a bounded sample).
 - ``stats``: per-feature tests and effect sizes (scipy), schema and prediction drift.
 - ``check``: windows, persistence and the verdict; ``report``: JSON, Markdown and plots.

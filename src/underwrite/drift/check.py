@@ -7,29 +7,32 @@ not in the contract's format, a corrupt line, no reference profile, bad params).
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from underwrite.drift.logreader import read_window
 from underwrite.drift.profile import Profile
-from underwrite.drift.stats import (
-    FeatureResult,
-    PredictionResult,
-    compare_feature,
-    compare_predictions,
-    judge_features,
-)
 from underwrite.drift.window import Batch, WindowSummary
 from underwrite.inference_log import APPROVED, PROBABILITY, TIMESTAMP
 from underwrite.params import DriftParams
 
+if TYPE_CHECKING:
+    from underwrite.drift.stats import FeatureResult, PredictionResult
+
 log = logging.getLogger(__name__)
+
+# scipy.stats and matplotlib take about a second to import: check_log loads them in a
+# thread while the log is parsed (the parsers release the GIL), not before.
+PRELOAD = ("underwrite.drift.stats", "underwrite.drift.report")
 
 
 class Verdict(IntEnum):
@@ -68,6 +71,8 @@ class DriftResult:
 
 def evaluate(profile: Profile, summary: WindowSummary, params: DriftParams) -> WindowResult:
     """Compare one summarised window with the profile (no verdict on too few rows here)."""
+    from underwrite.drift.stats import compare_feature, compare_predictions, judge_features
+
     result = WindowResult(None, None, summary.rows, summary.rows >= params.min_rows)
     result.summary = summary
     if not summary.rows:
@@ -116,6 +121,7 @@ def check_log(
     profile: Profile, source: str, end: datetime, params: DriftParams, cache: Path
 ) -> DriftResult:
     """The ``persistence`` windows of ``window_hours`` that end at ``end``, newest first."""
+    threading.Thread(target=_preload, name="drift-preload", daemon=True).start()
     width = timedelta(hours=params.window_hours)
     count = params.persistence
     summaries = [
@@ -131,6 +137,14 @@ def check_log(
         windows.append(result)
     outcome, message = verdict(windows, params)
     return DriftResult(windows, outcome, message)
+
+
+def _preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # evaluate's own import raises it where it is handled
+            return
 
 
 def _distribute(batch, summaries: list[WindowSummary], end: datetime, width: timedelta) -> None:

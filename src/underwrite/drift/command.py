@@ -77,7 +77,6 @@ def drift(
     """
     from underwrite.drift.check import check_log
     from underwrite.drift.profile import Profile
-    from underwrite.drift.report import write_report
     from underwrite.params import load_params
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -90,6 +89,8 @@ def drift(
         )
     except _expected_errors() as err:
         raise _fail(err) from None
+    from underwrite.drift.report import write_report  # loaded meanwhile by check_log
+
     write_report(result, reference, out)
     typer.echo(result.message)
     typer.echo(f"report: {out / 'report.md'}")

@@ -59,8 +59,11 @@ class WindowSummary:
         self.sample_size = sample_size
         self._rng = np.random.default_rng(seed)
         self._sampled = [n for n, ref in profile.features.items() if ref.numeric] + [PROBABILITY]
-        self._keys = np.zeros(0)
-        self._sample: dict[str, np.ndarray] = {n: np.zeros(0) for n in self._sampled}
+        # bottom-k candidates, compacted to sample_size only when they reach twice that
+        self._keys: list[np.ndarray] = []
+        self._sample: dict[str, list[np.ndarray]] = {n: [] for n in self._sampled}
+        self._pending = 0
+        self._limit = np.inf  # a key at or above it can no longer enter the sample
 
     def add(self, batch: Batch) -> None:
         rows = len(batch) if isinstance(batch, pd.DataFrame) else batch.num_rows
@@ -74,10 +77,15 @@ class WindowSummary:
         self._update_sample(values, rows)
 
     def sample(self, name: str) -> np.ndarray:
-        """The sampled known values of a numeric feature (or of the probability)."""
-        values = self._sample[name]
+        """The sampled known values of a numeric feature (or of the probability), sorted.
+
+        Sorted once here, the two-sample tests (which sort their inputs) find them in order.
+        """
+        self._compact()
+        values = self._sample[name][0] if self._keys else np.zeros(0)
         values = values[~np.isnan(values)]
-        return values if name == PROBABILITY else valid_values(BY_NAME[name], values)
+        values = values if name == PROBABILITY else valid_values(BY_NAME[name], values)
+        return np.sort(values)
 
     def _count_predictions(self, probability: np.ndarray, approved: np.ndarray) -> None:
         prediction = self.profile.prediction
@@ -91,16 +99,27 @@ class WindowSummary:
 
     def _update_sample(self, values: dict[str, np.ndarray], rows: int) -> None:
         fresh = self._rng.random(rows)
-        chosen = slice(None)
-        if len(self._keys) >= self.sample_size:  # full: only keys below the largest kept count
-            chosen = fresh < self._keys.max()
-        keys = np.concatenate([self._keys, fresh[chosen]])
-        merged = {n: np.concatenate([self._sample[n], values[n][chosen]]) for n in self._sampled}
+        chosen = fresh < self._limit
+        self._keys.append(fresh[chosen])
+        for name in self._sampled:
+            self._sample[name].append(values[name][chosen])
+        self._pending += int(np.count_nonzero(chosen))
+        if self._pending >= 2 * self.sample_size:  # amortised: not a full copy per batch
+            self._compact()
+
+    def _compact(self) -> None:
+        """Keep the sample_size smallest keys seen (the same rows whatever the batches)."""
+        if len(self._keys) <= 1 and self._pending <= self.sample_size:
+            return
+        keys = np.concatenate(self._keys)
+        keep = slice(None)
         if len(keys) > self.sample_size:
             keep = np.argpartition(keys, self.sample_size)[: self.sample_size]
             keys = keys[keep]
-            merged = {n: v[keep] for n, v in merged.items()}
-        self._keys, self._sample = keys, merged
+            self._limit = keys.max()
+        self._keys = [keys]
+        self._sample = {n: [np.concatenate(v)[keep]] for n, v in self._sample.items()}
+        self._pending = len(keys)
 
 
 def _count(counts: FeatureCounts, ref: FeatureProfile, values: np.ndarray) -> None:
