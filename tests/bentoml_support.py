@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from repo_support import GIT_IDENTITY
 
 from underwrite.storage.emulator import free_loopback_port
 
@@ -29,26 +30,19 @@ BENTOML = REPO_ROOT / ".venv" / "bin" / "bentoml"
 SERVICE = "underwrite.service:LoanApproval"
 READY_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "underwrite tests",
-    "GIT_AUTHOR_EMAIL": "tests@underwrite.invalid",
-    "GIT_COMMITTER_NAME": "underwrite tests",
-    "GIT_COMMITTER_EMAIL": "tests@underwrite.invalid",
-}
 
 
-@pytest.fixture(scope="session")
-def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway BENTOML_HOME for this process and every server it starts."""
+@contextlib.contextmanager
+def private_bentoml(home: Path) -> Iterator[None]:
+    """Point this process's BentoML stores at HOME (and back afterwards); subprocesses get
+    BENTOML_HOME. bentoml resolves its home once per process, hence the provider patches."""
     from bentoml._internal.bento import BentoStore
     from bentoml._internal.configuration.containers import BentoMLContainer as BC
     from bentoml._internal.models import ModelStore
 
-    home = tmp_path_factory.mktemp("bentoml")
     for folder in ("models", "bentos", "tmp"):
-        (home / folder).mkdir()
-    # bentoml resolves its home once per process: point the objects it made there here too
-    providers = {
+        (home / folder).mkdir(parents=True, exist_ok=True)
+    values = {
         BC.bentoml_home: str(home),
         BC.model_store_dir: str(home / "models"),
         BC.bento_store_dir: str(home / "bentos"),
@@ -57,11 +51,19 @@ def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         BC.bento_store: BentoStore(str(home / "bentos")),
         BC.tmp_bento_store: BentoStore(str(home / "tmp")),
     }
-    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
+        for provider, value in values.items():
+            stack.enter_context(provider.patch(value))
+        yield
+
+
+@pytest.fixture(scope="session")
+def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway BENTOML_HOME for this process and every server it starts."""
+    home = tmp_path_factory.mktemp("bentoml")
+    with pytest.MonkeyPatch.context() as patch, private_bentoml(home):
         patch.setenv("BENTOML_HOME", str(home))
         patch.setenv("BENTOML_DO_NOT_TRACK", "True")
-        for provider, value in providers.items():
-            stack.enter_context(provider.patch(value))
         yield home
 
 
@@ -102,7 +104,7 @@ def write_tiny_repo(repo: Path, sample: int = 600, max_iter: int = 30) -> Path:
     }
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
     (repo / ".gitignore").write_text("models/\ndata/\n")
-    env = {**os.environ, **GIT_ENV}
+    env = {**os.environ, **GIT_IDENTITY}
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "tiny model"]):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True, timeout=60)
     return model_path

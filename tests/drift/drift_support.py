@@ -6,17 +6,20 @@ the model is fitted here with params.yaml's settings, so the tests need no `dvc 
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from repo_support import copy_project, isolated_env
 
 from underwrite.drift.check import WindowResult, check_frame
 from underwrite.drift.profile import Profile, build_profile
@@ -104,47 +107,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     )
 
 
-def working_tree_files(root: Path) -> list[str]:
-    """Files git tracks or would track (work in progress included)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    return sorted({p for p in listed.split("\0") if p and (root / p).is_file()})
-
-
 def copy_repository(dest: Path) -> Path:
     """The project's files in a fresh git repository, without pipeline outputs or dvc.lock."""
-    for relative in working_tree_files(REPO_ROOT):
-        if relative == "dvc.lock" or relative.startswith(("reports/", "data/", "models/")):
-            continue
-        (dest / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / relative, dest / relative)
+    copy_project(REPO_ROOT, dest, skip=("dvc.lock", "reports", "data", "models"))
     git(dest, "init", "-q", "-b", "main")
     commit(dest, "copy of the working tree")
     return dest
 
 
 def repo_env(repo: Path, extra: dict | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "DVC_"))}
-    return env | {
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        "PYTHONPATH": str(repo / "src"),
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_GLOBAL_CONFIG_DIR": str(repo.parent / "dvc-global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(repo.parent / "dvc-system"),
-        "DVC_SITE_CACHE_DIR": str(repo.parent / "dvc-site"),
-        "OMP_NUM_THREADS": "1",
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-        **(extra or {}),
-    }
+    return isolated_env(repo, repo.parent, {"OMP_NUM_THREADS": "1", **(extra or {})})
 
 
 def git(repo: Path, *args: str) -> str:
@@ -164,3 +136,17 @@ def run_in(repo: Path, *command: str, env: dict | None = None, timeout: float = 
         list(command), cwd=repo, env=repo_env(repo, env), capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def serve_in_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """HANDLER on a free loopback port in a thread (a stand-in for a remote API); its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
 import pytest
 import yaml
-from drift_support import World, commit, copy_repository, git, run_in
+from drift_support import World, commit, copy_repository, git, run_in, serve_in_thread
 
 from underwrite.retrain import RetrainError, join, read_labels
 from underwrite.retrain_pr import GitHub, open_or_update_pr
@@ -100,15 +99,8 @@ class FakeGitHub(BaseHTTPRequestHandler):
 @pytest.fixture
 def github_api() -> Iterator[str]:
     FakeGitHub.pulls, FakeGitHub.calls = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(FakeGitHub) as url:
+        yield url
 
 
 def test_the_retraining_pr_is_opened_once_then_updated(github_api: str):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,7 +12,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from drift_support import World, run_cli
+from drift_support import World, run_cli, serve_in_thread
 
 from underwrite.drift.logparse import required_fields
 from underwrite.params import ShiftParams
@@ -120,15 +119,8 @@ class FakeService(BaseHTTPRequestHandler):
 @pytest.fixture
 def service() -> Iterator[str]:
     FakeService.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeService)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(FakeService) as url:
+        yield url
 
 
 def test_simulate_posts_typed_batches_and_counts_refusals(world, service, tmp_path):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bentoml_support import private_bentoml
 from click.testing import Result
 from repo_support import (
     REPO_ROOT,
@@ -184,31 +185,6 @@ def release_template(tmp_path_factory: pytest.TempPathFactory) -> ReleaseRepo:
     repo.dvc("commit", "-f", *PIPELINE)
     repo.commit("model: good")
     return repo
-
-
-@contextlib.contextmanager
-def private_bentoml(home: Path) -> Iterator[None]:
-    """Point this process's BentoML stores at HOME (and back afterwards); subprocesses get
-    BENTOML_HOME. bentoml resolves its home once per process, hence the provider patches."""
-    from bentoml._internal.bento import BentoStore
-    from bentoml._internal.configuration.containers import BentoMLContainer as BC
-    from bentoml._internal.models import ModelStore
-
-    for folder in ("models", "bentos", "tmp"):
-        (home / folder).mkdir(parents=True, exist_ok=True)
-    values = {
-        BC.bentoml_home: str(home),
-        BC.model_store_dir: str(home / "models"),
-        BC.bento_store_dir: str(home / "bentos"),
-        BC.tmp_bento_store_dir: str(home / "tmp"),
-        BC.model_store: ModelStore(str(home / "models")),
-        BC.bento_store: BentoStore(str(home / "bentos")),
-        BC.tmp_bento_store: BentoStore(str(home / "tmp")),
-    }
-    with contextlib.ExitStack() as stack:
-        for provider, value in values.items():
-            stack.enter_context(provider.patch(value))
-        yield
 
 
 @pytest.fixture
