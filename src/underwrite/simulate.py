@@ -10,7 +10,6 @@ request id, as if they had arrived later.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from underwrite import inference_log as contract
+from underwrite.io import file_md5
 from underwrite.params import ShiftParams
 from underwrite.schema import BY_NAME, LABEL, Kind
 
@@ -170,10 +170,6 @@ def labels(frame: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
     return pd.DataFrame({contract.REQUEST_ID: ids, LABEL: frame[LABEL].astype(int).to_numpy()})
 
 
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def request_body(frame: pd.DataFrame) -> list[dict]:
     """Applications as the service's strict request model wants them (codes as integers)."""
     records = []
@@ -249,7 +245,7 @@ def to_log(
 
     rng = np.random.default_rng(seed)
     model = joblib.load(model_path)
-    checksum = md5(model_path)
+    checksum = file_md5(model_path)
     end = end or datetime.now(UTC)
     files: set[Path] = set()
     truth = []

@@ -9,7 +9,6 @@ per session, from scratch, in a template; tests work on copies of it, .dvc/cache
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -32,6 +31,8 @@ from repo_support import (
     pipeline_outputs,
     set_params,
 )
+
+from underwrite.io import file_md5
 
 DVC_TIMEOUT = 600.0
 REMOTE = "blob"  # the remote .dvc/config declares
@@ -171,14 +172,6 @@ def run_group(command: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[in
             process.communicate()
             raise
     return process.returncode, stdout, stderr
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def copy_repository(dest: Path, scratch: bool) -> RepoCopy:

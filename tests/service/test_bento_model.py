@@ -15,11 +15,11 @@ from underwrite.bento_model import (
     GOLDEN_FILE,
     MODEL_FILE,
     ModelImportError,
-    file_md5,
     import_model,
     load_golden,
     load_pipeline,
 )
+from underwrite.io import file_md5
 
 MODEL = Path("models/model.joblib")
 

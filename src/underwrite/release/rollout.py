@@ -6,12 +6,12 @@ leaves production (the running prod process) and the registry (the git tags) as 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from underwrite.io import file_md5
 from underwrite.params import Params, load_params
 from underwrite.release import ReleaseError, bento, deploy, gating
 from underwrite.release.registry import ModelVersion, Registry
@@ -73,7 +73,7 @@ def _check_workspace(ctx: Context, head: str, md5: str) -> None:
     model = ctx.repo / path
     if not model.is_file():
         raise ReleaseError(f"{path} is missing: run `dvc pull` (or `dvc repro`) first")
-    actual = hashlib.md5(model.read_bytes()).hexdigest()
+    actual = file_md5(model)
     if actual != md5:
         raise ReleaseError(
             f"{path} (md5 {actual}) is not the model dvc.lock pins (md5 {md5}): "

@@ -6,7 +6,6 @@ drift monitoring compares the inference log with always matches the model being 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -15,16 +14,12 @@ import typer
 
 from underwrite.drift.profile import build_profile
 from underwrite.inference_log import input_fields
-from underwrite.io import read_table
+from underwrite.io import file_md5, read_table
 from underwrite.params import load_params
 from underwrite.schema import LABEL
 from underwrite.stages import run_stage
 
 log = logging.getLogger(__name__)
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def main(
@@ -43,7 +38,7 @@ def main(
         settings.drift,
         probabilities,
         settings.evaluate.threshold,
-        md5(model),
+        file_md5(model),
     )
     profile.save(out)
     log.info("profiled %d rows x %d features into %s", len(frame), len(profile.features), out)
