@@ -68,7 +68,7 @@ def _world():
 
 def generate(sizes: list[int]) -> None:
     """Logs of each size, written by the simulator (no shift), under WORK/logs/<rows>."""
-    from underwrite.simulate import to_log
+    from underwrite.drift.simulate import to_log
 
     params, _, pool, model_path, _ = _world()
     for rows in sizes:
@@ -136,7 +136,7 @@ def _windows(samples: int) -> Path:
     import numpy as np
     import pandas as pd
 
-    from underwrite.simulate import SHIFTS, sample, score_distinct
+    from underwrite.drift.simulate import SHIFTS, sample, score_distinct
 
     params, train, pool, model_path, _ = _world()
     import joblib
@@ -161,8 +161,8 @@ def ours(samples: int) -> dict:
 
     from underwrite.drift.check import check_frame
     from underwrite.drift.profile import Profile
+    from underwrite.drift.simulate import shifted_columns
     from underwrite.params import load_params
-    from underwrite.simulate import shifted_columns
 
     params = load_params(ROOT / "params.yaml")
     profile = Profile.load(PROFILE)
@@ -323,8 +323,8 @@ def table() -> str:
             f"| {wt:.1f} s, {wc:.1f} s, {wm:.0f} MB | {load} |"
         )
     evidently = json.loads((WORK / "evidently.json").read_text())
+    from underwrite.drift.simulate import shifted_columns
     from underwrite.params import load_params
-    from underwrite.simulate import shifted_columns
 
     shifts = load_params(ROOT / "params.yaml").drift.shifts
     lines += [

@@ -3,8 +3,8 @@
     uv run --group bench python benchmarks/serving.py [--seconds 20] [--concurrency 1 16 64]
 
 Serves models/model.joblib (imported into a scratch BENTOML_HOME under benchmarks/.work/) as:
-this service (`bentoml serve underwrite.service:LoanApproval`, 2 workers); an untuned BentoML
-service of the same model (benchmarks/serving_untuned.py: BentoML's defaults); and a minimal
+this service (`bentoml serve underwrite.serving.service:LoanApproval`, 2 workers); an untuned
+BentoML service of the same model (benchmarks/serving_untuned.py: BentoML's defaults); and a minimal
 uvicorn + Starlette app (benchmarks/serving_asgi.py) at 1 and 2 workers. Each is loaded with
 locust (closed loop, no think time) at each concurrency, with single applications
 (/predict) and batches (/predict_batch), on loopback only, for a bounded time. Then the
@@ -236,26 +236,26 @@ def systems(tag: str, home: Path) -> dict[str, System]:
     bento = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "{port}"]
     uvicorn = [str(BIN / "uvicorn"), "serving_asgi:app", "--host", "127.0.0.1", "--port", "{port}"]
     return {
-        "tuned": System("this service", [*bento, "underwrite.service:LoanApproval"], tuned),
+        "tuned": System("this service", [*bento, "underwrite.serving.service:LoanApproval"], tuned),
         "untuned": System("BentoML untuned", [*bento, "serving_untuned:Untuned"], base, HERE),
         "asgi1": System("uvicorn+Starlette 1w", [*uvicorn, "--workers", "1"], base, HERE),
         "asgi2": System("uvicorn+Starlette 2w", [*uvicorn, "--workers", "2"], base, HERE),
         # the settings ladder: this service with its settings switched off, one at a time
         "ladder0": System(
             "service: 1 worker, 2 math threads, no batching",
-            [*bento, "underwrite.service:LoanApproval"],
+            [*bento, "underwrite.serving.service:LoanApproval"],
             dict(
                 tuned, UNDERWRITE_WORKERS="1", OMP_NUM_THREADS="2", UNDERWRITE_MAX_MODEL_BATCH="1"
             ),
         ),
         "ladder1": System(
             "service: 1 worker, 1 math thread, no batching",
-            [*bento, "underwrite.service:LoanApproval"],
+            [*bento, "underwrite.serving.service:LoanApproval"],
             dict(tuned, UNDERWRITE_WORKERS="1", UNDERWRITE_MAX_MODEL_BATCH="1"),
         ),
         "ladder2": System(
             "service: 2 workers, 1 math thread, no batching",
-            [*bento, "underwrite.service:LoanApproval"],
+            [*bento, "underwrite.serving.service:LoanApproval"],
             dict(tuned, UNDERWRITE_MAX_MODEL_BATCH="1"),
         ),
     }
@@ -290,7 +290,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "import json; from underwrite.api import golden_applications;"
+                "import json; from underwrite.serving.contract import golden_applications;"
                 " print(json.dumps(golden_applications()))",
             ],
             capture_output=True,

@@ -21,8 +21,8 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from underwrite.api import application_model  # noqa: E402
 from underwrite.inference_log import input_fields  # noqa: E402
+from underwrite.serving.contract import application_model  # noqa: E402
 
 MODEL = bentoml.models.get(os.environ["UNDERWRITE_MODEL_TAG"])
 PIPELINE = joblib.load(MODEL.path_of("model.joblib"))

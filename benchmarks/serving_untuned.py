@@ -1,6 +1,6 @@
 """Baseline: the BentoML service a first version would be, with BentoML's defaults.
 
-The same model and request model as underwrite.service, but one worker, math libraries left
+The same model and request model as underwrite.serving.service, but one worker, math libraries left
 at their default thread counts, a synchronous API, one Pipeline call per request.
 """
 
@@ -12,8 +12,8 @@ import bentoml
 import joblib
 import pandas as pd
 
-from underwrite.api import application_model
 from underwrite.inference_log import input_fields
+from underwrite.serving.contract import application_model
 
 Application = application_model(include_protected=False)
 

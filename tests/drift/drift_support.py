@@ -23,12 +23,12 @@ from repo_support import copy_project, isolated_env
 
 from underwrite.drift.check import WindowResult, check_frame
 from underwrite.drift.profile import Profile, build_profile
+from underwrite.drift.simulate import sample, score
 from underwrite.inference_log import input_fields
 from underwrite.io import read_source
 from underwrite.model import build_pipeline
 from underwrite.params import PACKAGED_SOURCE, Params, load_params
 from underwrite.schema import LABEL
-from underwrite.simulate import sample, score
 from underwrite.stages.prepare import clean, split
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from drift_support import World
 
-from underwrite.simulate import SHIFTS, shifted_columns
+from underwrite.drift.simulate import SHIFTS, shifted_columns
 
 SAMPLES = 200
 

@@ -15,8 +15,8 @@ import pytest
 from drift_support import World, run_cli, serve_in_thread
 
 from underwrite.drift.logparse import required_fields
+from underwrite.drift.simulate import SHIFTS, SimulationError, sample, shifted_columns
 from underwrite.params import ShiftParams
-from underwrite.simulate import SHIFTS, SimulationError, sample, shifted_columns
 
 
 def test_same_seed_same_traffic_other_seed_other_order(world: World):
@@ -124,7 +124,7 @@ def service() -> Iterator[str]:
 
 
 def test_simulate_posts_typed_batches_and_counts_refusals(world, service, tmp_path):
-    from underwrite.simulate import to_url
+    from underwrite.drift.simulate import to_url
 
     shifts = world.params.drift.shifts
     refused, labels = to_url(
@@ -140,7 +140,7 @@ def test_simulate_posts_typed_batches_and_counts_refusals(world, service, tmp_pa
 
 
 def test_simulate_names_an_unreachable_service(world, tmp_path):
-    from underwrite.simulate import to_url
+    from underwrite.drift.simulate import to_url
 
     with pytest.raises(SimulationError, match="predict_batch: cannot reach it"):
         to_url(world.pool, "http://127.0.0.1:9", rows=10, shift="none",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from underwrite.storage.azurite_cli import azurite_app
+from underwrite.storage.commands import azurite_app
 from underwrite.storage.emulator import AZURITE, Emulator, EmulatorError, free_loopback_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from release_support import ReleaseRepo
 
-from underwrite.api import golden_applications
 from underwrite.release import deploy
 from underwrite.release.registry import Registry
+from underwrite.serving.contract import golden_applications
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from underwrite.api import application_model, batch_type, golden_applications, to_frame
 from underwrite.schema import BY_NAME, Role, feature_columns, names
+from underwrite.serving.contract import application_model, batch_type, golden_applications, to_frame
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import bentoml
 import pytest
 import yaml
 
-from underwrite.bento_model import (
+from underwrite.io import file_md5
+from underwrite.serving.store import (
     GOLDEN_FILE,
     MODEL_FILE,
     ModelImportError,
@@ -19,7 +20,6 @@ from underwrite.bento_model import (
     load_golden,
     load_pipeline,
 )
-from underwrite.io import file_md5
 
 MODEL = Path("models/model.joblib")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from underwrite import inference_log
-from underwrite.inference_writer import InferenceLogWriter
+from underwrite.serving.log_writer import InferenceLogWriter
 
 
 def records(n: int, start: int = 0) -> list[dict]:

@@ -11,7 +11,7 @@ import weakref
 import pytest
 from bentoml._internal.server.http import traffic
 
-from underwrite.request_timeout import RequestTimeout
+from underwrite.serving.middleware import RequestTimeout
 
 # Stands for what OpenTelemetry's middleware puts in a request's context before the timeout
 # middleware runs: the request's span, and everything the span references.
@@ -78,7 +78,7 @@ def bentoml_timeout() -> type:
 
 def test_bentoml_timeout_keeps_a_finished_request_until_its_timeout():
     # Why RequestTimeout is installed: when this starts failing, BentoML has fixed it and
-    # underwrite.request_timeout can go.
+    # underwrite.serving.middleware can go.
     assert asyncio.run(span_outlives_its_request(bentoml_timeout())) is True
 
 

@@ -13,8 +13,8 @@ import pytest
 from bentoml_support import Server, bad_requests, start_server
 
 from underwrite import inference_log
-from underwrite.api import golden_applications
-from underwrite.bento_model import load_golden
+from underwrite.serving.contract import golden_applications
+from underwrite.serving.store import load_golden
 
 pytestmark = pytest.mark.integration
 

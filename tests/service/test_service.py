@@ -17,9 +17,9 @@ from bentoml_support import bad_requests
 from starlette.testclient import TestClient
 
 from underwrite import inference_log
-from underwrite.api import golden_applications
-from underwrite.bento_model import load_pipeline
 from underwrite.schema import feature_columns, names
+from underwrite.serving.contract import golden_applications
+from underwrite.serving.store import load_pipeline
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_class_leaves_the_loaded_model_out_of_garbage_collections(instance):
 
 
 def instance_applications(instance, golden: dict) -> list:
-    import underwrite.service as service
+    import underwrite.serving.service as service
 
     return [service.Application(**row) for row in golden["applications"]]
 
@@ -117,7 +117,7 @@ def test_one_math_library_thread_per_worker(model_tag: str):
     """A fresh interpreter (no *_NUM_THREADS set) that imports the service and predicts in a
     worker thread, as BentoML does, uses one OpenMP and one BLAS thread."""
     script = (
-        "import threading, underwrite.service as s\n"
+        "import threading, underwrite.serving.service as s\n"
         "from threadpoolctl import threadpool_info\n"
         "from sklearn.utils._openmp_helpers import _openmp_effective_n_threads\n"
         "svc = s.LoanApproval(); out = {}\n"
@@ -217,7 +217,7 @@ def test_settings_come_from_the_environment(service_module):
 def test_a_model_missing_from_the_store_is_named(model_tag: str):
     env = dict(os.environ, UNDERWRITE_MODEL_TAG="loan-approval:doesnotexist")
     done = subprocess.run(
-        [sys.executable, "-c", "import underwrite.service"],
+        [sys.executable, "-c", "import underwrite.serving.service"],
         env=env,
         capture_output=True,
         text=True,

@@ -14,8 +14,8 @@ import joblib
 import pandas as pd
 import pytest
 
-from underwrite.api import golden_applications
 from underwrite.inference_log import input_fields
+from underwrite.serving.contract import golden_applications
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _served_pipeline(url: str, golden: list[dict]):
     """The Pipeline the service says it serves (its tag), from the local BentoML store."""
     import bentoml
 
-    from underwrite.bento_model import load_pipeline
+    from underwrite.serving.store import load_pipeline
 
     answer = httpx.post(f"{url}/predict", json=golden[0], timeout=60)
     answer.raise_for_status()

@@ -7,6 +7,8 @@
 - ``window``: a window summarised in one streaming pass (counts, a bounded sample).
 - ``stats``: per-feature tests and effect sizes (scipy), schema and prediction drift.
 - ``check``: windows, persistence and the verdict; ``report``: JSON, Markdown and plots.
+- ``simulate``: replays held-out applications, optionally shifted, into a log or to a URL.
+- ``commands``: ``underwrite drift`` and ``underwrite simulate``.
 
 Submodules are imported explicitly, so a DVC stage depends only on what it imports.
 """

@@ -1,8 +1,9 @@
 """The drift check: the latest window(s) of the log against the profile, and a verdict.
 
-Exit status (the ``underwrite drift`` command): 0 no drift, 1 drift, 2 cannot tell (a
-window with fewer rows than ``drift.min_rows``, an empty log), 3 bad input (a log that is
-not in the contract's format, a corrupt line, no reference profile, bad params).
+The verdict is the ``underwrite drift`` command's exit status (``underwrite.console``): 0 no
+drift, 4 drift, 5 cannot tell (a window with fewer rows than ``drift.min_rows``, an empty
+log); bad input (a log not in the contract's format, a corrupt line, no reference profile,
+bad params) is 1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from underwrite.console import ExitCode
 from underwrite.drift.logreader import read_window
 from underwrite.drift.profile import Profile
 from underwrite.drift.window import Batch, WindowSummary
@@ -36,10 +38,9 @@ PRELOAD = ("underwrite.drift.stats", "underwrite.drift.report")
 
 
 class Verdict(IntEnum):
-    NO_DRIFT = 0
-    DRIFT = 1
-    CANNOT_TELL = 2
-    BAD_INPUT = 3
+    NO_DRIFT = ExitCode.OK
+    DRIFT = ExitCode.DRIFT
+    CANNOT_TELL = ExitCode.CANNOT_TELL
 
 
 @dataclass

@@ -238,3 +238,19 @@ def _complete(tail: bytes) -> bool:
         return isinstance(json.loads(tail), dict)
     except ValueError:
         return False
+
+
+def parse_end(value: str, source: str, cache: Path) -> datetime:
+    """now, latest (the newest record in the log) or an ISO 8601 time (UTC if no zone)."""
+    if value == "now":
+        return datetime.now(UTC)
+    if value == "latest":
+        newest = latest_timestamp(source, cache)
+        if newest is None:
+            return datetime.now(UTC)
+        return newest + (datetime.resolution * 1)
+    try:
+        end = datetime.fromisoformat(value)
+    except ValueError:
+        raise LogError(f"--end {value!r}: use now, latest or an ISO 8601 time") from None
+    return end if end.tzinfo else end.replace(tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 The model file is the one dvc.lock pinned at the version's commit, read from the DVC cache
 (or the remote) with dvc.api and checked against that md5. It is imported by
-underwrite.bento_model from a throwaway clone of the repository at that commit, so its
+underwrite.serving.store from a throwaway clone of the repository at that commit, so its
 labels (git commit, model md5, data version) and metrics describe that version and not
 the working tree. The registry's version and stage are mirrored onto the stored model as
 the labels `registry_version` and `stage`.
@@ -83,7 +83,7 @@ def write_model_file(registry: Registry, version: ModelVersion, folder: Path) ->
 
 def store_model(registry: Registry, version: ModelVersion) -> bentoml.Model:
     """The version's model in the BentoML store (imported once; later calls find it)."""
-    from underwrite.bento_model import ModelImportError, import_model
+    from underwrite.serving.store import ModelImportError, import_model
 
     with tempfile.TemporaryDirectory(prefix="underwrite-release-") as tmp:
         clone = checkout(registry, version, Path(tmp) / "repo")
@@ -121,7 +121,7 @@ def build(repo: Path, registry: Registry, version: ModelVersion) -> Built:
     command = [sys.executable, "-m", "bentoml", "build", "--output", "tag", str(repo)]
     for key, value in labels.items():
         command += ["--label", f"{key}={value}"]
-    # the service packs the model named by UNDERWRITE_MODEL_TAG (see underwrite.service)
+    # the service packs the model named by UNDERWRITE_MODEL_TAG (see underwrite.serving.service)
     env = {**os.environ, "UNDERWRITE_MODEL_TAG": str(model.tag)}
     log.info("building a bento of %s with model %s", version, model.tag)
     try:

@@ -6,7 +6,6 @@ Heavy modules are imported inside the commands so that `underwrite --help` stays
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -14,12 +13,13 @@ from typing import Any
 
 import typer
 
+from underwrite.console import ExitCode, fail, finding, setup_logging
+
 app = typer.Typer(
     help="Model registry (GTO tags) and rollout: build, stage, smoke, promote, rollback.",
     no_args_is_help=True,
 )
 
-REFUSED = 3
 REPO = typer.Option(Path("."), "--repo", help="the project's git repository")
 VERSION = typer.Argument(
     None, help="a registered version (v0.0.3); default: the committed dvc.lock's model"
@@ -37,15 +37,13 @@ def _run(step: Callable[..., Any], repo: Path, *args: Any) -> Any:
     from underwrite.release import ReleaseError
     from underwrite.release.rollout import PromotionRefused, context
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     try:
         return step(context(repo), *args)
     except PromotionRefused as refused:
-        typer.echo(str(refused), err=True)
-        raise typer.Exit(REFUSED) from None
+        raise finding(f"gate refused (exit 3): {refused}", ExitCode.REFUSED) from None
     except (ReleaseError, ParamsError) as err:
-        typer.echo(f"ERROR: {err}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(err) from None
 
 
 @app.command()

@@ -30,7 +30,7 @@ STATE_DIR = ".release"
 ENVIRONMENTS = ("staging", "prod")
 STOP_TIMEOUT = 30.0
 PROGRESS_EVERY = 15  # seconds between "still waiting" lines
-PROD_LOG = "logs/inference"  # the service's default (underwrite.service.ServingConfig)
+PROD_LOG = "logs/inference"  # the service's default (underwrite.serving.service.ServingConfig)
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import gto.api
-import yaml
 from gto.constants import VersionSort
 from gto.exceptions import GTOException
 from gto.registry import GitRegistry
 
+from underwrite import repo
+from underwrite.paths import MODEL_ARTIFACT
 from underwrite.release import ReleaseError
 
 log = logging.getLogger(__name__)
 
-ARTIFACT = "loan-approval"
 STAGES = ("staging", "prod")
 ROLLBACK = "rollback:"  # how the message of a prod assignment made by a rollback starts
 GIT_TIMEOUT = 60
@@ -53,7 +52,7 @@ class Assignment:
 class Registry:
     """One artifact's versions and stages in the git repository at `repo`."""
 
-    def __init__(self, repo: Path, artifact: str = ARTIFACT):
+    def __init__(self, repo: Path, artifact: str = MODEL_ARTIFACT):
         self.repo = Path(repo)
         self.artifact = artifact
 
@@ -147,33 +146,24 @@ class Registry:
 
     # ---- what a version committed --------------------------------------------------------
     def read_at(self, commit: str, path: str) -> str:
-        result = subprocess.run(
-            ["git", "show", f"{commit}:{path}"],
-            cwd=self.repo,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT,
-            check=False,
-        )
-        if result.returncode != 0:
+        text = repo.show(self.repo, commit, path)
+        if text is None:
             raise ReleaseError(f"commit {commit[:7]} has no {path} in git")
-        return result.stdout
+        return text
 
     def artifact_path(self, commit: str) -> str:
         """Where the model lives, from the `artifacts:` section of dvc.yaml at `commit`."""
-        artifacts = yaml.safe_load(self.read_at(commit, "dvc.yaml")).get("artifacts") or {}
-        if self.artifact not in artifacts:
+        path = repo.artifact_path(repo.load_yaml(self.read_at(commit, "dvc.yaml")), self.artifact)
+        if path is None:
             raise ReleaseError(f"dvc.yaml at {commit[:7]} declares no artifact {self.artifact!r}")
-        return artifacts[self.artifact]["path"]
+        return path
 
     def model_md5(self, commit: str) -> str:
         """The model's md5 as dvc.lock at `commit` records it."""
         path = self.artifact_path(commit)
-        lock = yaml.safe_load(self.read_at(commit, "dvc.lock"))
-        for stage in (lock.get("stages") or {}).values():
-            for out in stage.get("outs", []):
-                if out["path"] == path:
-                    return out["md5"]
+        md5 = repo.out_md5(repo.load_yaml(self.read_at(commit, "dvc.lock")), path)
+        if md5:
+            return md5
         raise ReleaseError(
             f"dvc.lock at {commit[:7]} records no {path}: run `dvc repro` and commit dvc.lock"
         )
@@ -181,11 +171,9 @@ class Registry:
     def metrics_path(self, commit: str) -> str:
         """The metrics file of the stage that evaluates the model (a dep) in dvc.yaml."""
         model = self.artifact_path(commit)
-        stages = yaml.safe_load(self.read_at(commit, "dvc.yaml")).get("stages") or {}
-        for stage in stages.values():
-            if model in stage.get("deps", []) and stage.get("metrics"):
-                entry = stage["metrics"][0]
-                return entry if isinstance(entry, str) else next(iter(entry))
+        found = repo.evaluation_metrics(repo.load_yaml(self.read_at(commit, "dvc.yaml")), model)
+        if found:
+            return found
         raise ReleaseError(f"dvc.yaml at {commit[:7]} has no stage that evaluates {model}")
 
     def metrics(self, commit: str) -> dict:

@@ -7,10 +7,10 @@ leaves production (the running prod process) and the registry (the git tags) as 
 from __future__ import annotations
 
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from underwrite import repo
 from underwrite.io import file_md5
 from underwrite.params import Params, load_params
 from underwrite.release import ReleaseError, bento, deploy, gating
@@ -81,13 +81,11 @@ def _check_workspace(ctx: Context, head: str, md5: str) -> None:
         )
 
 
-def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, timeout=60, check=False
-    )
-    if result.returncode != 0:
-        raise ReleaseError(f"git {' '.join(args)}: {result.stderr.strip()}")
-    return result.stdout.strip()
+def _git(path: Path, *args: str) -> str:
+    try:
+        return repo.git(path, *args)
+    except repo.RepoError as err:
+        raise ReleaseError(str(err)) from err
 
 
 # ---- build, stage, smoke ----------------------------------------------------------------

@@ -5,6 +5,7 @@ git revision REV (base) and writes Markdown for `cml comment update`, with PNG p
 it: changed parameters, every metric, fairness, the gate's verdict, plots side by side,
 which stages ran or were reused, the data version of each side, and head's validation.
 
-Modules: sources (git, dvc, dvc.yaml), compare, repro_log, lock, figures, markdown, build
-(the whole report), command (the CLI). Importing this package loads none of them.
+Modules: sources (git, dvc, dvc.yaml), compare, repro_log, lock, figures, content (the two
+sides and what the report holds), markdown, build (the whole report), commands (the CLI).
+Importing this package loads none of them.
 """

@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from underwrite.gate import Verdict, check
+from underwrite.gate import check
 from underwrite.params import GateParams, ParamsError, load_params
 from underwrite.report import compare, figures, lock, markdown, repro_log
+from underwrite.report.content import Report, Side
 from underwrite.report.sources import Layout, Repo, ReportError, read_layout
 
 log = logging.getLogger(__name__)
 
 PLOTS = "plots"  # folder for the images, beside the Markdown
-
-
-@dataclass(frozen=True)
-class Side:
-    """Base or head: its revision, metrics (None: none there) and data version."""
-
-    name: str
-    rev: str
-    metrics: dict | None
-    data_md5: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} {self.rev}"
-
-
-@dataclass
-class Report:
-    """Everything the Markdown shows; paths of images are relative to the report's folder."""
-
-    base: Side
-    head: Side
-    params: list[compare.ParamChange]
-    metrics: list[compare.MetricRow]  # the model's metrics file: what the gate judges
-    other_metrics: list[compare.MetricRow]  # every other metrics file in dvc.yaml
-    gate: GateParams
-    verdict: Verdict | None
-    stale: list[str]
-    validation: compare.Validation | None
-    stages: dict[str, repro_log.Outcome] | None = None
-    figures: list[tuple[str, str]] = field(default_factory=list)
-    images: list[tuple[str, str | None, str | None]] = field(default_factory=list)
-    drift: list[lock.Drift] | None = None  # None: not checked
 
 
 def _gate_params(root: Path) -> GateParams:

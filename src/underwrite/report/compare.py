@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from underwrite.repo import out_md5
 from underwrite.report.sources import Layout, Repo
 from underwrite.validation import Failure
 
@@ -95,12 +96,7 @@ def data_version(lock_text: bytes | None, data_path: str | None) -> str | None:
     """The md5 dvc.lock records for the raw data, or None when the lock or entry is missing."""
     if lock_text is None or data_path is None:
         return None
-    lock = yaml.safe_load(lock_text) or {}
-    for stage in (lock.get("stages") or {}).values():
-        for out in stage.get("outs", []):
-            if out.get("path") == data_path:
-                return out.get("md5")
-    return None
+    return out_md5(yaml.safe_load(lock_text), data_path)
 
 
 MISSING = {"deleted", "not in cache"}  # absent, e.g. never pulled: not stale

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from underwrite.report.compare import MetricRow
+from underwrite.report.content import Report
 from underwrite.report.repro_log import Outcome
-
-if TYPE_CHECKING:
-    from underwrite.report.build import Report
-    from underwrite.report.compare import MetricRow
 
 TITLE = "## Model report"
 GATE_NOTE = (

@@ -1,8 +1,12 @@
-"""One module per DVC stage, each with a small main(); dvc.yaml runs them as python -m."""
+"""One module per DVC stage, each with a small main(); dvc.yaml runs them as python -m.
+
+ingest -> validate -> prepare -> train -> evaluate, and profile (drift monitoring's reference).
+Each stage's paths come from dvc.yaml as arguments and its knobs from params.yaml as typed
+objects; ``run_stage`` turns expected errors into one line and exit code 1.
+"""
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 
@@ -15,14 +19,13 @@ class StageError(Exception):
 
 def run_stage(main: Callable[..., None]) -> None:
     """Run a stage's main as a command: logging to stderr, expected errors without a traceback."""
+    from underwrite.console import ExitCode, setup_logging
     from underwrite.io import SourceError
     from underwrite.params import ParamsError
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # the Azure SDK logs every HTTP request and response, headers and all, at INFO
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    setup_logging()
     try:
         typer.run(main)
     except (StageError, SourceError, ParamsError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(ExitCode.ERROR) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,19 @@ import pandas as pd
 import sklearn
 import yaml
 
-from underwrite.api import golden_applications
+from underwrite import repo as repo_files
 from underwrite.io import file_md5
 from underwrite.params import load_params
+from underwrite.paths import DVC_LOCK, DVC_YAML, MODEL, MODEL_ARTIFACT, PARAMS
 from underwrite.schema import feature_columns, names
+from underwrite.serving.contract import golden_applications
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "loan-approval"  # the model's artifact name in dvc.yaml, and GTO's
+MODEL_NAME = MODEL_ARTIFACT
 MODEL_FILE = "model.joblib"
 GOLDEN_FILE = "golden.json"
 DATA_PATH = "data/raw/applications.parquet"  # its md5 in dvc.lock is the data version
-METRICS_PATH = "reports/evaluate/metrics.json"
 
 
 class ModelImportError(ValueError):
@@ -63,21 +63,26 @@ class Origin:
 
 
 def _lock_md5(lock: dict, path: str, lock_file: Path) -> str:
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            if out.get("path") == path:
-                return out["md5"]
-    raise ModelImportError(f"{lock_file}: no stage outputs {path}; run `dvc repro` first")
+    md5 = repo_files.out_md5(lock, path)
+    if md5 is None:
+        raise ModelImportError(f"{lock_file}: no stage outputs {path}; run `dvc repro` first")
+    return md5
 
 
 def _git(repo: Path, *args: str) -> str:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=30, check=True
-        )
-    except (subprocess.CalledProcessError, FileNotFoundError) as err:
+        return repo_files.git(repo, *args)
+    except repo_files.RepoError as err:
         raise ModelImportError(f"{repo}: not a git repository ({err})") from err
-    return done.stdout.strip()
+
+
+def _metrics_file(repo: Path, model: str) -> Path:
+    """The evaluation metrics of `model`, as dvc.yaml declares them."""
+    dvc_yaml = repo_files.load_yaml((repo / DVC_YAML).read_text())
+    found = repo_files.evaluation_metrics(dvc_yaml, model)
+    if found is None:
+        raise ModelImportError(f"{repo / DVC_YAML}: no stage evaluates {model}")
+    return repo / found
 
 
 def read_origin(model_path: Path, repo: Path) -> Origin:
@@ -85,7 +90,7 @@ def read_origin(model_path: Path, repo: Path) -> Origin:
 
     Refuses a model file that is not the version dvc.lock records.
     """
-    lock_file = repo / "dvc.lock"
+    lock_file = repo / DVC_LOCK
     if not lock_file.is_file():
         raise ModelImportError(f"{lock_file}: no such file; run `dvc repro` first")
     lock = yaml.safe_load(lock_file.read_text()) or {}
@@ -100,10 +105,10 @@ def read_origin(model_path: Path, repo: Path) -> Origin:
             f"{model_path} (md5 {actual}) is not the version dvc.lock records ({model_md5}); "
             "run `dvc checkout` to restore it or `dvc repro` to record it"
         )
-    metrics_file = repo / METRICS_PATH
+    metrics_file = _metrics_file(repo, relative)
     if not metrics_file.is_file():
         raise ModelImportError(f"{metrics_file}: no such file; run `dvc repro` first")
-    params = load_params(repo / "params.yaml")
+    params = load_params(repo / PARAMS)
     return Origin(
         git_commit=_git(repo, "rev-parse", "HEAD"),
         git_dirty=bool(_git(repo, "status", "--porcelain", "--untracked-files=no")),
@@ -139,9 +144,7 @@ def find_existing(origin: Origin) -> bentoml.Tag | None:
     return None
 
 
-def import_model(
-    model_path: Path = Path("models/model.joblib"), repo: Path = Path(".")
-) -> bentoml.Tag:
+def import_model(model_path: Path = MODEL, repo: Path = Path(".")) -> bentoml.Tag:
     """Import the trained Pipeline into the BentoML model store; return its tag.
 
     A relative ``model_path`` is relative to ``repo``. Importing a model already in the

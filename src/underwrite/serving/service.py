@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import os
 
+from underwrite.serving.config import THREAD_VARIABLES, ServingConfig
+
 # One math-library thread per worker: set before numpy, scipy or scikit-learn start their
 # thread pools (bentofile.yaml sets the same for containers; __init__ re-applies it).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 for _variable in THREAD_VARIABLES:
     os.environ.setdefault(_variable, "1")
 
 import gc  # noqa: E402
 import logging  # noqa: E402
 import uuid  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 import bentoml  # noqa: E402
@@ -30,57 +29,23 @@ from bentoml.exceptions import ServiceUnavailable  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
 from underwrite import inference_log  # noqa: E402
-from underwrite.api import (  # noqa: E402
+from underwrite.schema import feature_columns, names  # noqa: E402
+from underwrite.serving.batching import Batcher  # noqa: E402
+from underwrite.serving.contract import (  # noqa: E402
     ModelVersion,
     Prediction,
     application_model,
     batch_type,
     to_frame,
 )
-from underwrite.batching import Batcher  # noqa: E402
-from underwrite.bento_model import MODEL_NAME, load_golden, load_pipeline  # noqa: E402
-from underwrite.body_limit import BodySizeLimit  # noqa: E402
-from underwrite.inference_writer import InferenceLogWriter  # noqa: E402
-from underwrite.request_timeout import install as install_request_timeout  # noqa: E402
-from underwrite.schema import feature_columns, names  # noqa: E402
+from underwrite.serving.log_writer import InferenceLogWriter  # noqa: E402
+from underwrite.serving.middleware import BodySizeLimit  # noqa: E402
+from underwrite.serving.middleware import install as install_request_timeout  # noqa: E402
+from underwrite.serving.store import load_golden, load_pipeline  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 GOLDEN_TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """What an operator may change without rebuilding, from UNDERWRITE_* variables."""
-
-    model_tag: str = f"{MODEL_NAME}:latest"
-    workers: int | str = "cpu_count"
-    max_batch: int = 500  # applications in one /predict_batch request
-    max_body_bytes: int = 1 << 20
-    max_model_batch: int = 1000  # rows in one call of the Pipeline (adaptive batching)
-    max_latency_ms: int = 10_000  # a request waiting longer for its batch gets a 503
-    inference_log: str = "logs/inference"  # a folder, or azure://<container>/<prefix>
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> ServingConfig:
-        """The defaults above, overridden by UNDERWRITE_* variables; a bad value is named."""
-        workers = env.get("UNDERWRITE_WORKERS", cls.workers)
-        return cls(
-            model_tag=env.get("UNDERWRITE_MODEL_TAG", cls.model_tag),
-            workers=workers if workers == "cpu_count" else _whole(env, "WORKERS", 0),
-            max_batch=_whole(env, "MAX_BATCH", cls.max_batch),
-            max_body_bytes=_whole(env, "MAX_BODY_BYTES", cls.max_body_bytes),
-            max_model_batch=_whole(env, "MAX_MODEL_BATCH", cls.max_model_batch),
-            max_latency_ms=_whole(env, "MAX_LATENCY_MS", cls.max_latency_ms),
-            inference_log=env.get("UNDERWRITE_INFERENCE_LOG", cls.inference_log),
-        )
-
-
-def _whole(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(f"UNDERWRITE_{name}", str(default))
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"UNDERWRITE_{name}={raw!r}: must be a whole number of at least 1")
-    return int(raw)
 
 
 def _stored_model(tag: str) -> bentoml.Model:

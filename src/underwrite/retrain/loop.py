@@ -1,4 +1,4 @@
-"""Closing the loop: labelled production applications become the next training data.
+"""The retraining loop: labelled production applications become the next training data.
 
 Outcomes arrive later, as a labels file keyed by request id (columns request_id and
 approve). ``join`` matches them to logged applications and fills the columns the log
@@ -6,7 +6,7 @@ cannot know (recorded after the decision) so the rows meet the data contract; ``
 appends the new rows to the data source, tracks it with ``dvc add`` and points
 ``data.source`` at it, so the retraining is a DVC run like any other. ``loop`` runs drift
 check -> join -> new data version -> ``dvc repro`` -> report; ``retrain pr`` publishes
-the result as a pull request (the scheduled workflow's last step; ``retrain_pr``).
+the result as a pull request (the scheduled workflow's last step; ``retrain.github``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+from underwrite.paths import RETRAIN_SOURCE
+from underwrite.retrain import RetrainError
 
 if TYPE_CHECKING:  # pandas and the package's data modules load in the commands
     import pandas as pd
@@ -28,14 +29,10 @@ if TYPE_CHECKING:  # pandas and the package's data modules load in the commands
 log = logging.getLogger(__name__)
 
 REQUEST_ID, LABEL = "request_id", "approve"  # as in inference_log and schema
-SOURCE = Path("data/sources/applications.parquet")
+SOURCE = RETRAIN_SOURCE
 # Columns recorded after the decision (or constant) that a logged application lacks.
 FILLED = {"msa": 1120.0, "typur": 0.0, "inson": 0.0, "review": 999.0}  # 999: review unknown
 COMMAND_TIMEOUT = 3600
-
-
-class RetrainError(ValueError):
-    """The loop cannot go on; the message names the input and the fix."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +191,7 @@ def run_loop(inputs: LoopInputs, repo: Path = Path(".")) -> str:
     Returns the outcome: no_drift, cannot_tell or retrained (also written to out/outcome).
     """
     from underwrite.drift.check import Verdict, check_log
-    from underwrite.drift.command import parse_end
+    from underwrite.drift.logreader import parse_end
     from underwrite.drift.profile import Profile
     from underwrite.drift.report import markdown, write_report
     from underwrite.params import load_params
@@ -227,68 +224,14 @@ def _retrain(inputs: LoopInputs, repo: Path) -> tuple[DataVersion, str]:
     dvc(repo, "repro")
     if inputs.push:
         dvc(repo, "push")
+    stage_changes(repo, version.path)
     return version, dvc(repo, "metrics", "diff", "--md")
 
 
-retrain_app = typer.Typer(
-    help="Close the loop: labelled production data -> new data version -> retraining PR.",
-    no_args_is_help=True,
-)
+def stage_changes(repo: Path, source: Path) -> None:
+    """Stage everything the loop changed, so git is left consistent: one commit records it."""
+    from underwrite import repo as repo_files
 
-
-@retrain_app.command("loop")
-def loop_command(
-    log_source: Annotated[str, typer.Option("--log", help="folder or azure:// URL")] = (
-        "logs/inference"
-    ),
-    labels: Annotated[str, typer.Option(help="labels file: request_id, approve")] = (
-        "logs/labels.csv"
-    ),
-    profile: Annotated[Path, typer.Option()] = Path("data/reference/profile.json"),
-    out: Annotated[Path, typer.Option(help="report folder")] = Path("reports/retrain"),
-    end: Annotated[str, typer.Option(help="window end: now, latest or ISO 8601")] = "now",
-    cache: Annotated[Path, typer.Option()] = Path(".cache/inference-log/loop"),
-    params: Annotated[Path, typer.Option()] = Path("params.yaml"),
-    push: Annotated[bool, typer.Option(help="dvc push after the repro")] = False,
-) -> None:
-    """Run the loop here: exit 0 when done (no drift, or retrained), 2 cannot tell, 3 bad input."""
-    from underwrite.drift.command import BAD_INPUT, _expected_errors
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    inputs = LoopInputs(log_source, labels, profile, out, end, cache, params, push)
-    try:
-        outcome = run_loop(inputs)
-    except (*_expected_errors(), RetrainError) as err:
-        typer.echo(f"ERROR: {err}", err=True)
-        raise typer.Exit(BAD_INPUT) from None
-    typer.echo(f"{outcome}: report {out / 'report.md'}")
-    raise typer.Exit(2 if outcome == "cannot_tell" else 0)
-
-
-@retrain_app.command("pr")
-def pr_command(
-    branch: Annotated[str, typer.Option(help="the branch holding the retraining commit")],
-    base: Annotated[str, typer.Option(help="the branch to merge into")] = "main",
-    report: Annotated[Path, typer.Option(help="PR description")] = Path(
-        "reports/retrain/report.md"
-    ),
-    title: Annotated[str, typer.Option()] = "Retrain on drifted production data",
-    repository: Annotated[str, typer.Option(envvar="GITHUB_REPOSITORY")] = "",
-    api: Annotated[str, typer.Option(envvar="GITHUB_API_URL")] = "https://api.github.com",
-) -> None:
-    """Open the retraining pull request, or update the open one (token: GITHUB_TOKEN)."""
-    from underwrite.retrain_pr import GitHub, open_or_update_pr
-
-    token = os.environ.get("GITHUB_TOKEN", "")
-    try:
-        if not token or not repository:
-            raise RetrainError("set GITHUB_TOKEN and GITHUB_REPOSITORY (owner/name)")
-        if not report.is_file():
-            raise RetrainError(f"{report}: no such file; run `underwrite retrain loop` first")
-        github = GitHub(repository, token, api)
-        number, created = open_or_update_pr(github, branch, base, title, report.read_text())
-    except RetrainError as err:
-        typer.echo(f"ERROR: {err}", err=True)
-        raise typer.Exit(3) from None
-    typer.echo(f"{'opened' if created else 'updated'} pull request #{number}")
-    typer.echo(f"number={number}")
+    repo_files.git(repo, "add", "--update")
+    tracked = [source.with_name(source.name + ".dvc"), source.parent / ".gitignore"]
+    repo_files.git(repo, "add", "--", *[str(p) for p in tracked if (repo / p).exists()])

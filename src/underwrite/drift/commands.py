@@ -1,24 +1,22 @@
 """`underwrite drift` and `underwrite simulate`: thin commands over drift and simulate.
 
 Heavy modules load inside the commands, so `underwrite --help` stays fast. Expected
-failures (a bad log, no profile, bad params) print one line and exit 3, never a traceback.
+failures (a bad log, no profile, bad params) print one line and exit 1, never a traceback.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from underwrite import paths
+from underwrite.console import fail, setup_logging
+
 log = logging.getLogger(__name__)
 
-DEFAULT_LOG = "logs/inference"  # the service's default (UNDERWRITE_INFERENCE_LOG)
-DEFAULT_PROFILE = Path("data/reference/profile.json")
-DEFAULT_CACHE = Path(".cache/inference-log")
-BAD_INPUT = 3
 
 LogOption = Annotated[
     str, typer.Option("--log", help="inference log: a folder or azure://container/prefix")
@@ -26,60 +24,39 @@ LogOption = Annotated[
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml")]
 
 
-def _expected_errors() -> tuple[type[Exception], ...]:
+def expected_errors() -> tuple[type[Exception], ...]:
+    """The errors a drift command reports in one line (bad log, profile, params or source)."""
     from underwrite.drift.logreader import LogError
     from underwrite.drift.profile import ProfileError
+    from underwrite.drift.simulate import SimulationError
     from underwrite.io import SourceError
     from underwrite.params import ParamsError
-    from underwrite.simulate import SimulationError
 
     return LogError, ProfileError, ParamsError, SourceError, SimulationError
 
 
-def _fail(err: Exception) -> typer.Exit:
-    typer.echo(f"ERROR: {err}", err=True)
-    return typer.Exit(BAD_INPUT)
-
-
-def parse_end(value: str, source: str, cache: Path) -> datetime:
-    """now, latest (the newest record in the log) or an ISO 8601 time (UTC if no zone)."""
-    from underwrite.drift.logreader import LogError, latest_timestamp
-
-    if value == "now":
-        return datetime.now(UTC)
-    if value == "latest":
-        newest = latest_timestamp(source, cache)
-        if newest is None:
-            return datetime.now(UTC)
-        return newest + (datetime.resolution * 1)
-    try:
-        end = datetime.fromisoformat(value)
-    except ValueError:
-        raise LogError(f"--end {value!r}: use now, latest or an ISO 8601 time") from None
-    return end if end.tzinfo else end.replace(tzinfo=UTC)
-
-
 def drift(
-    log_source: LogOption = DEFAULT_LOG,
+    log_source: LogOption = paths.INFERENCE_LOG,
     profile: Annotated[Path, typer.Option(help="reference profile (stage profile)")] = (
-        DEFAULT_PROFILE
+        paths.PROFILE
     ),
-    out: Annotated[Path, typer.Option(help="folder for result.json, report.md, plots/")] = Path(
-        "reports/drift"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="folder for result.json, report.md, plots/")
+    ] = paths.DRIFT_REPORT,
     end: Annotated[str, typer.Option(help="window end: now, latest, or ISO 8601")] = "now",
-    cache: Annotated[Path, typer.Option(help="Parquet cache of the parsed log")] = DEFAULT_CACHE,
-    params: ParamsOption = Path("params.yaml"),
+    cache: Annotated[Path, typer.Option(help="Parquet cache of the parsed log")] = paths.LOG_CACHE,
+    params: ParamsOption = paths.PARAMS,
 ) -> None:
     """Compare the latest window of the inference log with the training data.
 
-    Exit status: 0 no drift, 1 drift, 2 cannot tell (too few rows), 3 bad input.
+    Exit status: 0 no drift, 4 drift, 5 cannot tell (too few rows), 1 bad input.
     """
     from underwrite.drift.check import check_log
+    from underwrite.drift.logreader import parse_end
     from underwrite.drift.profile import Profile
     from underwrite.params import load_params
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     try:
         settings = load_params(params).drift
         reference = Profile.load(profile)
@@ -87,8 +64,8 @@ def drift(
         result = check_log(
             reference, log_source, parse_end(end, log_source, cache_dir), settings, cache_dir
         )
-    except _expected_errors() as err:
-        raise _fail(err) from None
+    except expected_errors() as err:
+        raise fail(err) from None
     from underwrite.drift.report import write_report  # loaded meanwhile by check_log
 
     write_report(result, reference, out)
@@ -115,22 +92,18 @@ def simulate(
         Path | None, typer.Option(help="write the true outcomes (CSV) keyed by request id")
     ] = None,
     days: Annotated[float, typer.Option(help="log mode: spread arrivals over days")] = 7.0,
-    data: Annotated[Path, typer.Option(help="held-out applications")] = Path(
-        "data/processed/test.parquet"
-    ),
-    model: Annotated[Path, typer.Option(help="log mode: the model that scores")] = Path(
-        "models/model.joblib"
-    ),
-    params: ParamsOption = Path("params.yaml"),
+    data: Annotated[Path, typer.Option(help="held-out applications")] = paths.TEST_DATA,
+    model: Annotated[Path, typer.Option(help="log mode: the model that scores")] = paths.MODEL,
+    params: ParamsOption = paths.PARAMS,
 ) -> None:
     """Replay held-out applications, optionally shifted, against a URL or into a log."""
-    from underwrite import simulate as sim
+    from underwrite.drift import simulate as sim
     from underwrite.io import read_table
     from underwrite.params import load_params
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     if (to_log is None) == (url is None):
-        raise _fail(ValueError("give exactly one of --to-log FOLDER or --url URL"))
+        raise fail(ValueError("give exactly one of --to-log FOLDER or --url URL"))
     try:
         settings = load_params(params)
         sim.check_shift(shift, settings.drift.shifts)
@@ -145,8 +118,8 @@ def simulate(
         else:
             refused, truth = sim.to_url(pool, url, **common)
             typer.echo(f"sent {rows} applications ({shift}) to {url}: {refused} refused")
-    except (*_expected_errors(), OSError) as err:
-        raise _fail(err) from None
+    except (*expected_errors(), OSError) as err:
+        raise fail(err) from None
     if labels_out is not None:
         labels_out.parent.mkdir(parents=True, exist_ok=True)
         truth.to_csv(labels_out, index=False)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from underwrite.console import fail
 from underwrite.storage.credentials import read_remote
 from underwrite.storage.emulator import Emulator, EmulatorError
 from underwrite.storage.errors import DoctorError
@@ -53,11 +54,6 @@ Location = Annotated[
 ]
 
 
-def _fail(error: EmulatorError) -> typer.Exit:
-    typer.echo(f"✗ {error}", err=True)
-    return typer.Exit(1)
-
-
 @azurite_app.command("start")
 def start_command(
     port: Port = 10000, location: Location = Path(".azurite"), timeout: float = 30.0
@@ -67,7 +63,7 @@ def start_command(
     try:
         emulator.start(timeout=timeout)
     except EmulatorError as error:
-        raise _fail(error) from error
+        raise fail(error) from error
     typer.echo(f"✓ Azurite answers on {emulator.blob_endpoint} (log: {emulator.log_file})")
 
 
@@ -105,7 +101,7 @@ def configure_dvc_command(
     try:
         container = configure_dvc(emulator, repo, remote)
     except EmulatorError as error:
-        raise _fail(error) from error
+        raise fail(error) from error
     typer.echo(
         f"✓ remote '{remote}' → container '{container}' on {emulator.blob_endpoint} "
         "(connection string in .dvc/config.local)"

@@ -1,0 +1,13 @@
+"""Serving: the trained Pipeline behind an HTTP API with BentoML.
+
+- ``service``     the BentoML service (``bentoml serve underwrite.serving.service:LoanApproval``)
+- ``config``      UNDERWRITE_* settings, read only when asked (no side effects on import)
+- ``contract``    the request and response models, derived from the schema; golden applications
+- ``store``       the model in the BentoML store, labelled with its origin (dvc.lock, git)
+- ``batching``    adaptive batching of concurrent requests into one model call
+- ``log_writer``  the inference log writer (local folder or azure://), off the request path
+- ``middleware``  ASGI: body size limit, request timeout
+- ``commands``    ``underwrite import-model`` and ``underwrite serve``
+
+Importing this package loads none of them: the service module does work on import.
+"""
