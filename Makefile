@@ -2,25 +2,49 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-UV_VERSION ?= 0.13.8
+# Variables (set on the command line: `make serve SERVE_PORT=3001`); `make help` lists them.
+UV_VERSION ?= 0.13.8## uv bootstrapped into .tools/ when none is installed
+AZURITE_PORT ?= 10000## the local Azure Blob emulator's port
+SERVE_PORT ?= 3000## `make serve` listens on localhost:SERVE_PORT
+STAGING_PORT ?= 3100## local staging (`make stage`, `make release`)
+PROD_PORT ?= 3200## local production (`make promote`, `make rollback`)
+BASE ?= main## what `make report` compares with
+VERSION ?=## a registered model version for build/stage/promote (default: dvc.lock's)
+INFERENCE_LOG ?= logs/inference## the log `make drift` and `make simulate` use
+LABELS ?= logs/labels.csv## true outcomes `make simulate` writes and the retrain loop reads
+SHIFT ?= none## `make simulate`: none or a shift in params.yaml drift.shifts
+ROWS ?=## `make simulate`: applications to replay (default: drift.window_rows)
+APPEND ?=## `make simulate APPEND=1` adds to the log instead of starting a fresh one
+DRIFT_END ?= now## end of the drift window: now, latest or an ISO 8601 time
+
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
-AZURITE_PORT ?= 10000
+export UNDERWRITE_STAGING_PORT := $(STAGING_PORT)
+export UNDERWRITE_PROD_PORT := $(PROD_PORT)
 
-.PHONY: help setup run repro push pull test lint format azurite azurite-stop doctor clean
+.PHONY: help setup run repro push pull test test-fast lint format azurite azurite-stop doctor clean
 
-help: ## List the targets
+help: ## List the targets and the variables
+	@echo "Targets:"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "Variables (make TARGET NAME=value):"
+	@awk '/^[A-Z_]+ \?=.*## / {name = $$1; rest = substr($$0, index($$0, "?=") + 2); split(rest, part, "## "); \
+		gsub(/^ +| +$$/, "", part[1]); printf "  \033[33m%-14s\033[0m %-16s %s\n", name, (part[1] == "" ? "(none)" : part[1]), part[2]}' $(MAKEFILE_LIST)
+	@echo "Exit codes: 0 ok, 1 error, 3 gate refused, 4 drift found, 5 cannot tell;"
+	@echo "make reports a recipe's code as 'make: *** [...] Error N' and then exits 2 itself."
 
 .tools/bin/uv:
+	@echo "installing uv $(UV_VERSION) into .tools/"
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
+	@echo "installing the Python dependencies from uv.lock and compiling them (about a minute)"
 	$(UV) sync --locked --compile-bytecode  # each stage process then skips compiling its imports
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "installing Azurite and the other Node tools from package-lock.json"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -46,8 +70,7 @@ pull: setup ## Pull data, models and the run cache from the blob remote
 	$(RUN) dvc pull --run-cache
 
 run: azurite repro push ## Set everything up, train and evaluate (dvc repro), push to blob storage
-	@echo
-	@$(RUN) dvc metrics show reports/evaluate/metrics.json
+	@$(RUN) underwrite summary
 
 lint: setup ## ruff check and format check
 	$(RUN) ruff check .
@@ -59,6 +82,9 @@ format: setup ## Fix what ruff can fix
 
 test: setup lint ## Run the whole test suite (real dvc, Azurite, bentoml serve)
 	$(RUN) pytest
+
+test-fast: setup ## The unit tests that start no process (well under a minute): the inner loop
+	$(RUN) pytest tests/unit -m "not slow and not integration" -q
 
 # Release (docs/release.md). VERSION=v0.0.3 picks a registered version; without it, the model
 # pinned by the committed dvc.lock (registered as a new version when its md5 is new).
@@ -88,7 +114,6 @@ release-stop: setup ## Stop the local staging and production servers
 # The pull-request report (docs/ci.md), as CI posts it: reproduce, then compare with BASE.
 # The report is written even when dvc repro fails (it says so); make still exits non-zero.
 .PHONY: report
-BASE ?= main
 REPORT_DIR ?= reports/pr
 
 report: setup ## Reproduce, then write reports/pr/report.md: what changed against BASE (default main)
@@ -100,22 +125,16 @@ report: setup ## Reproduce, then write reports/pr/report.md: what changed agains
 
 # Serving (docs/serving.md): the current model behind the HTTP API on localhost:$(SERVE_PORT).
 .PHONY: serve requirements
-SERVE_PORT ?= 3000
 
-serve: setup ## Serve the current model (import it into BentoML, then bentoml serve) on localhost:3000
+serve: setup ## Serve the current model (import it into BentoML, then bentoml serve) on SERVE_PORT
 	$(RUN) underwrite serve --port $(SERVE_PORT)
 
 requirements: setup ## Export uv.lock's runtime packages to requirements.txt (what a bento installs)
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes -o requirements.txt
 
 # Drift monitoring (docs/drift.md): the inference log against the training data, and the
-# loop back to retraining. `make drift` exits 0 no drift, 1 drift, 2 cannot tell, 3 bad input.
+# loop back to retraining. `make drift` exits 0 no drift, 4 drift, 5 cannot tell, 1 bad input.
 .PHONY: drift simulate retrain-loop
-INFERENCE_LOG ?= logs/inference
-LABELS ?= logs/labels.csv
-SHIFT ?= none
-ROWS ?=
-DRIFT_END ?= now
 
 drift: setup ## Check the inference log for drift (INFERENCE_LOG=logs/inference); report in reports/drift
 	$(RUN) dvc repro profile

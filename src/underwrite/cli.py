@@ -46,6 +46,14 @@ def check_params(path: Path = typer.Argument(Path("params.yaml"))) -> None:
     typer.echo(f"{path}: ok")
 
 
+@app.command()
+def summary() -> None:
+    """The model's headline metrics, its fairness gaps, and what to look at next."""
+    from underwrite.report.summary import summary as text
+
+    typer.echo(text())
+
+
 app.command("report")(report_command)
 app.command("doctor")(doctor_command)
 app.add_typer(azurite_app, name="azurite")

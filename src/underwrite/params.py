@@ -110,23 +110,6 @@ class GateParams(Strict):
     }
 
 
-class ReleaseParams(Strict):
-    """Local staging and production (`underwrite release`): where they listen, how long to wait."""
-
-    host: str = "127.0.0.1"
-    staging_port: int = Field(3100, ge=1, le=65535)
-    prod_port: int = Field(3200, ge=1, le=65535)
-    readiness_timeout: float = Field(180, gt=0, description="seconds to wait for /readyz")
-    smoke_suite: str = "tests/smoke"
-    smoke_timeout: float = Field(600, gt=0, description="seconds the smoke suite may take")
-
-    @model_validator(mode="after")
-    def _distinct_ports(self) -> ReleaseParams:
-        if self.staging_port == self.prod_port:
-            raise ValueError(f"staging_port and prod_port are both {self.prod_port}")
-        return self
-
-
 class DriftThresholds(Strict):
     """Effect sizes at or above which a feature (or the predictions) counts as drifted."""
 
@@ -194,7 +177,6 @@ class Params(Strict):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     gate: GateParams = GateParams()
-    release: ReleaseParams = ReleaseParams()
     drift: DriftParams = DriftParams()
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from underwrite.cli import app
+from underwrite.console import ExitCode
 
 
 def drift(log: Path, profile: Path, out: Path, *extra: str):
@@ -32,17 +33,19 @@ def write_lines(folder: Path, lines: list[str]) -> Path:
     return folder
 
 
+ERROR, DRIFT, CANNOT_TELL = ExitCode.ERROR, ExitCode.DRIFT, ExitCode.CANNOT_TELL
+
 BAD_LOGS = {
     # case: (how to break a good record line, exit status, what the message says)
-    "empty log": (lambda line: [], 2, "0 rows; at least 200"),
-    "other schema": (lambda line: ['{"id": 1, "score": 0.5}'] * 300, 3, "missing request_id"),
+    "empty log": (lambda line: [], CANNOT_TELL, "0 rows; at least 200"),
+    "other schema": (lambda line: ['{"id": 1, "score": 0.5}'] * 300, ERROR, "missing request_id"),
     "corrupt line": (lambda line: [line] * 5 + ['{"request_id": "x", "loanamt'] + [line] * 300,
-                     3, "line 6: not valid JSON"),
+                     ERROR, "line 6: not valid JSON"),
     "text in a number": (lambda line: [line] * 3 + [_set(line, "appinc", "a lot")] + [line] * 300,
-                         3, "line 4: field 'appinc' is 'a lot'; it must be a number"),
-    "bad timestamp": (lambda line: [_set(line, "timestamp", "yesterday")] * 300, 3,
+                         ERROR, "line 4: field 'appinc' is 'a lot'; it must be a number"),
+    "bad timestamp": (lambda line: [_set(line, "timestamp", "yesterday")] * 300, ERROR,
                       "timestamp 'yesterday' is not ISO 8601"),
-    "too few rows": (lambda line: [line] * 50, 2, "50 rows; at least 200"),
+    "too few rows": (lambda line: [line] * 50, CANNOT_TELL, "50 rows; at least 200"),
 }  # fmt: skip
 
 
@@ -79,11 +82,11 @@ def test_bad_arguments_exit_3_naming_the_problem(args, message, profile_path, tm
     base |= dict(zip(args[::2], args[1::2], strict=True))
     flat = [x for pair in base.items() for x in pair]
     result = CliRunner().invoke(app, ["drift", *flat, "--out", str(tmp_path / "out")])
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == ERROR, result.output
     assert message in result.output
 
 
-def test_shifted_log_exits_1_with_report_json_and_plots(
+def test_shifted_log_exits_4_with_report_json_and_plots(
     world, profile_path, tmp_path, write_frame_log
 ):
     folder = write_frame_log(world.window("new_category", 0))
@@ -92,10 +95,10 @@ def test_shifted_log_exits_1_with_report_json_and_plots(
         "drift", "--log", str(folder), "--profile", str(profile_path), "--out", str(out),
         "--end", "latest", "--cache", str(tmp_path / "cache"),
     )  # fmt: skip
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == DRIFT, done.stderr
     assert "Traceback" not in done.stderr
     result = json.loads((out / "result.json").read_text())
-    assert result["verdict"] == "drift" and result["exit_status"] == 1
+    assert result["verdict"] == "drift" and result["exit_status"] == DRIFT
     assert result["windows"][0]["drifted_features"][0] == "prop"
     report = (out / "report.md").read_text()
     assert "| **prop** |" in report and "![prop: reference vs current](plots/prop.png)" in report
@@ -119,7 +122,7 @@ def params_with(tmp_path: Path, **drift) -> Path:
 
 @pytest.mark.parametrize(
     ("older", "status", "message"),
-    [("none", 0, "not in all 2 consecutive windows"), ("missing_surge", 1, "drift: ")],
+    [("none", 0, "not in all 2 consecutive windows"), ("missing_surge", DRIFT, "drift: ")],
 )
 def test_persistence_alarms_only_when_every_window_drifts(
     older, status, message, world, profile_path, tmp_path, write_frame_log
@@ -144,5 +147,5 @@ def test_persistence_alarms_only_when_every_window_drifts(
 )
 def test_simulate_bad_arguments_exit_3(args, message, tmp_path):
     result = CliRunner().invoke(app, ["simulate", *args])
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == ERROR, result.output
     assert message in result.output

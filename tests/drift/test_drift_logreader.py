@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from drift_support import END, World, run_cli
 
+from underwrite.console import ExitCode
 from underwrite.drift.logreader import LogError, count_records, read_window
 from underwrite.inference_log import PROBABILITY, TIMESTAMP
 
@@ -114,7 +115,7 @@ def test_drift_reads_an_azure_log_in_azurite(
         "--out", str(out), "--end", END.isoformat(), "--cache", str(tmp_path / "cache"),
         env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | env,
     )  # fmt: skip
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == ExitCode.DRIFT, done.stdout + done.stderr
     result = json.loads((out / "result.json").read_text())
     assert result["windows"][0]["rows"] == len(world.window("income_inflation", 0))
     assert result["windows"][0]["drifted_features"][0] in {"appinc", "atotinc", "cototinc"}

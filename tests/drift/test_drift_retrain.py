@@ -14,8 +14,9 @@ import pytest
 import yaml
 from drift_support import World, commit, copy_repository, git, run_in, serve_in_thread
 
-from underwrite.retrain import RetrainError, join, read_labels
+from underwrite.retrain import RetrainError
 from underwrite.retrain.github import GitHub, open_or_update_pr
+from underwrite.retrain.loop import join, read_labels
 from underwrite.validation import validate_frame
 
 

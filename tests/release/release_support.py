@@ -195,9 +195,9 @@ def release_repo(release_template: ReleaseRepo, tmp_path: Path) -> Iterator[Rele
     staging, prod = free_loopback_port(), free_loopback_port()
     while prod == staging:
         prod = free_loopback_port()
-    repo.set_params({"release.staging_port": staging, "release.prod_port": prod})
-    repo.commit("release ports for this test")
     with pytest.MonkeyPatch.context() as patch, private_bentoml(repo.home / "bentoml"):
+        patch.setenv("UNDERWRITE_STAGING_PORT", str(staging))
+        patch.setenv("UNDERWRITE_PROD_PORT", str(prod))
         for name, value in repo.env().items():
             patch.setenv(name, value)
         patch.delenv("UNDERWRITE_MODEL_TAG", raising=False)

@@ -140,7 +140,7 @@ def test_worse_or_less_fair_model_is_refused_and_production_stays(
 
 
 def test_staged_version_that_fails_the_smoke_suite_is_not_promoted(
-    release_repo: ReleaseRepo,
+    release_repo: ReleaseRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = release_repo
     suite = repo.path / "tests" / "failing_smoke"
@@ -152,15 +152,16 @@ def test_staged_version_that_fails_the_smoke_suite_is_not_promoted(
         "    answer = httpx.get(url + '/readyz', timeout=10)\n"
         "    assert answer.status_code == 503, 'a smoke test that fails against a good server'\n"
     )
-    repo.set_params({"release.smoke_suite": "tests/failing_smoke", "release.readiness_timeout": 1})
-    repo.commit("a smoke suite that fails, and no time to get ready")
+    repo.commit("a smoke suite that fails")
+    monkeypatch.setenv("UNDERWRITE_SMOKE_SUITE", "tests/failing_smoke")
+    monkeypatch.setenv("UNDERWRITE_READINESS_TIMEOUT", "1")  # no time to get ready
 
     late = repo.release("stage", expect=1)
-    assert "/readyz did not answer 200 within 1 s (release.readiness_timeout)" in late.stderr
+    assert "/readyz did not answer 200 within 1 s (UNDERWRITE_READINESS_TIMEOUT)" in late.stderr
     assert deploy.load(repo.path, "staging") is None
     assert repo.tags() == {"loan-approval@v0.0.1"}
 
-    repo.set_params({"release.readiness_timeout": 180})
+    monkeypatch.setenv("UNDERWRITE_READINESS_TIMEOUT", "180")
     failed = repo.release("stage", expect=1)
     assert "the smoke suite failed against staging v0.0.1 (1 failed" in failed.stderr
     assert "the registry is unchanged" in failed.stderr

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # starts a Python process per stage command
+
 TIMEOUT = 180  # seconds per command; generous for a loaded 2-core machine
 
 

@@ -172,7 +172,7 @@ def wait_ready(deployment: Deployment, timeout: float, output: Path) -> None:
         time.sleep(0.5)
     raise ReleaseError(
         f"{deployment.env}: {deployment.url}/readyz did not answer 200 within {timeout:.0f} s "
-        f"(release.readiness_timeout); the server's output ({output}) ends with:\n{tail(output)}"
+        f"(UNDERWRITE_READINESS_TIMEOUT); the server's output ({output}) ends with:\n{tail(output)}"
     )
 
 

@@ -15,6 +15,7 @@ from underwrite.io import file_md5
 from underwrite.params import Params, load_params
 from underwrite.release import ReleaseError, bento, deploy, gating
 from underwrite.release.registry import ModelVersion, Registry
+from underwrite.release.settings import ReleaseSettings
 from underwrite.release.smoke import SmokeResult, run_smoke
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,16 @@ class Context:
     repo: Path
     params: Params
     registry: Registry
+    settings: ReleaseSettings
 
 
 def context(repo: Path = Path(".")) -> Context:
     repo = Path(repo).resolve()
     if not (repo / ".git").exists() or not (repo / "dvc.yaml").is_file():
         raise ReleaseError(f"{repo} is not the project's repository (no .git or dvc.yaml)")
-    return Context(repo, load_params(repo / "params.yaml"), Registry(repo))
+    return Context(
+        repo, load_params(repo / "params.yaml"), Registry(repo), ReleaseSettings.from_env()
+    )
 
 
 def resolve(ctx: Context, version: str | None) -> ModelVersion:
@@ -95,7 +99,7 @@ def build(ctx: Context, version: ModelVersion) -> bento.Built:
 
 def stage(ctx: Context, name: str | None = None) -> deploy.Deployment:
     """Serve the version's bento as staging, run the smoke suite, then assign `staging`."""
-    settings = ctx.params.release
+    settings = ctx.settings
     _check_staging_port(ctx)
     version = resolve(ctx, name)
     built = bento.find(ctx.registry, version) or build(ctx, version)
@@ -117,7 +121,7 @@ def stage(ctx: Context, name: str | None = None) -> deploy.Deployment:
 
 def _check_staging_port(ctx: Context) -> None:
     """Fail before registering or building, not after."""
-    settings = ctx.params.release
+    settings = ctx.settings
     if deploy.load(ctx.repo, "staging") is None:
         deploy.ensure_port_free(settings.host, settings.staging_port, "staging")
 
@@ -127,7 +131,7 @@ def smoke(ctx: Context, env: str = "staging") -> SmokeResult:
     running = deploy.load(ctx.repo, env)
     if running is None:
         raise ReleaseError(f"{env} is not running: run `underwrite release stage` first")
-    settings = ctx.params.release
+    settings = ctx.settings
     version = ctx.registry.get(running.version)
     model = bento.write_model_file(ctx.registry, version, ctx.repo / deploy.STATE_DIR / env)
     result = run_smoke(
@@ -176,7 +180,7 @@ def rollback(ctx: Context) -> deploy.Deployment:
 
 def _replace_production(ctx: Context, new: deploy.Serving) -> deploy.Deployment:
     """Stop the prod server and serve the new bento; if it is not ready, bring the old back."""
-    settings = ctx.params.release
+    settings = ctx.settings
     where = (settings.host, settings.prod_port, settings.readiness_timeout)
     old = deploy.stop(ctx.repo, "prod")
     try:

@@ -32,7 +32,7 @@ def run_smoke(
     are the offline Pipeline's. The output goes to .release/smoke-<env>.log.
     """
     if not (Path(repo) / suite).exists():
-        raise ReleaseError(f"smoke suite {suite} not found in {repo} (release.smoke_suite)")
+        raise ReleaseError(f"smoke suite {suite} not found in {repo} (UNDERWRITE_SMOKE_SUITE)")
     output = Path(repo) / STATE_DIR / f"smoke-{env_name}.log"
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [
@@ -54,7 +54,7 @@ def run_smoke(
             ).returncode
     except subprocess.TimeoutExpired:
         return SmokeResult(
-            False, f"timed out after {timeout:.0f} s (release.smoke_timeout)", output
+            False, f"timed out after {timeout:.0f} s (UNDERWRITE_SMOKE_TIMEOUT)", output
         )
     summary = tail(output, 1)
     if code == NO_TESTS_COLLECTED:
