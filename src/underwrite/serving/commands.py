@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -72,36 +73,39 @@ def serve_command(
 
 
 def run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
-    """Run the server in its own process group; SIGINT/SIGTERM stop the whole group.
+    """Run the server in its own process group; SIGINT/SIGTERM go to the whole group.
 
     BentoML's workers are children of the server: signalling only the server can leave a
-    worker holding the port, so the signal goes to the group, and whatever is left after
-    STOP_TIMEOUT seconds is killed.
+    worker holding the port, so the signal goes to the group, and whatever is left
+    STOP_TIMEOUT seconds later is killed. The handler only signals; waiting happens here,
+    outside it (a wait inside the handler would deadlock on the interrupted wait's lock).
     """
     server = subprocess.Popen(command, env=env, start_new_session=True)
+    asked: list[float] = []
 
     def forward(signum: int, _frame: object) -> None:
-        _stop_group(server, signum)
+        asked.append(time.monotonic())
+        _signal_group(server.pid, signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = server.wait()
+        code = _wait_until_stopped(server, asked)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _stop_group(server, signal.SIGTERM)
+        _signal_group(server.pid, signal.SIGKILL)  # workers that outlived the server
     return ExitCode.OK if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
 
 
-def _stop_group(server: subprocess.Popen, signum: int) -> None:
-    try:
-        os.killpg(server.pid, signum)
-    except ProcessLookupError:
-        return
-    try:
-        server.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-    with contextlib.suppress(ProcessLookupError):  # workers that outlived the server
-        os.killpg(server.pid, signal.SIGKILL)
+def _wait_until_stopped(server: subprocess.Popen, asked: list[float]) -> int:
+    while True:
+        try:
+            return server.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if asked and time.monotonic() - asked[0] > STOP_TIMEOUT:
+                _signal_group(server.pid, signal.SIGKILL)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
