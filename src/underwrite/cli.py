@@ -15,7 +15,11 @@ from underwrite.drift.commands import simulate as simulate_command
 from underwrite.release.commands import app as release_app  # lazy too
 from underwrite.report.commands import report as report_command  # its heavy imports are lazy
 from underwrite.retrain.commands import retrain_app  # heavy imports inside the commands
-from underwrite.serving.commands import import_model_command, serve_command  # lazy too
+from underwrite.serving.commands import (  # lazy too
+    examples_command,
+    import_model_command,
+    serve_command,
+)
 from underwrite.storage.commands import azurite_app  # heavy imports inside the commands
 from underwrite.storage.doctor import doctor_command
 
@@ -69,6 +73,7 @@ app.add_typer(retrain_app, name="retrain")
 
 app.command("import-model")(import_model_command)
 app.command("serve")(serve_command)
+app.command("examples")(examples_command)
 
 
 if __name__ == "__main__":

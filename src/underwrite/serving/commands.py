@@ -38,6 +38,27 @@ def import_model_command(
     typer.echo(_import(model, repo))
 
 
+def examples_command(
+    out: Path = typer.Option(Path("examples"), help="folder for approved/denied/batch.json"),
+    model: Path = typer.Option(paths.MODEL, help="the trained Pipeline"),
+    data: Path = typer.Option(paths.TEST_DATA, help="held-out applications"),
+    params: Path = typer.Option(paths.PARAMS),
+) -> None:
+    """Write example requests from held-out applications: one approved, one denied, a batch."""
+    import joblib
+
+    from underwrite.io import read_table
+    from underwrite.params import load_params
+    from underwrite.schema import LABEL
+    from underwrite.serving.examples import pick, write_examples
+
+    frame = read_table(data)
+    probabilities = joblib.load(model).predict_proba(frame.drop(columns=[LABEL]))[:, 1]
+    chosen = pick(frame, probabilities, load_params(params).evaluate.threshold)
+    for path in write_examples(out, chosen):
+        typer.echo(f"wrote {path}")
+
+
 def port_in_use(host: str, port: int) -> bool:
     """True when something already listens on host:port (so bentoml serve could not bind)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
