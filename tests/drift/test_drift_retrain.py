@@ -163,6 +163,10 @@ def test_retrain_loop_turns_drift_into_a_new_data_version_and_a_retrained_model(
     assert trained(lock_after) != trained(lock_before)
     status = run_in(repo, "dvc", "status")
     assert "up to date" in status.stdout, status.stdout
+    assert git(repo, "diff", "--name-only") == "", "the loop left changes unstaged"
+    staged = set(git(repo, "diff", "--cached", "--name-only").split())
+    assert {"params.yaml", "dvc.lock", "data/sources/applications.parquet.dvc"} <= staged
+    assert "git commit -m" in done.stdout  # the next step is printed
     # reproducible: the new version is in the remote, so a fresh clone gets the same data
     clone = tmp_path / "clone"
     shutil.copytree(repo, clone, ignore=shutil.ignore_patterns("cache", "tmp"))
