@@ -112,6 +112,13 @@ def measure_peaks(root: psutil.Process, action) -> tuple[Peaks, object]:
     return peaks, result
 
 
+def padded(body: bytes, size: int) -> bytes:
+    """The batch with trailing whitespace up to `size` bytes: the largest body a client may send."""
+    if size and size < len(body):
+        sys.exit(f"--body-bytes {size}: the batch alone is {len(body):,} bytes")
+    return body + b" " * (size - len(body)) if size else body
+
+
 def golden_batch() -> bytes:
     golden = json.loads(
         subprocess.run(
@@ -178,6 +185,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=256, help="clients, each one batch")
     parser.add_argument("--seconds", type=float, default=12, help="load per worker count")
     parser.add_argument(
+        "--body-bytes",
+        type=int,
+        default=0,
+        help="pad each batch with whitespace to this size (the limit is 1048576)",
+    )
+    parser.add_argument(
         "--cap", type=int, default=0, help="concurrent requests per worker (0: BentoML's none)"
     )
     args = parser.parse_args()
@@ -185,7 +198,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     home = work / "bentoml"
     tag = import_model(home)
-    body = golden_batch()
+    body = padded(golden_batch(), args.body_bytes)
     memory = psutil.virtual_memory().total / MIB
     print(f"{platform.node()}: {os.cpu_count()} cores, {memory:,.0f} MiB")
     print(f"load {os.getloadavg()}, model {tag}, {BATCH_ROWS}-row batches of {len(body):,} bytes")
