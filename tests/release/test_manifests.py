@@ -1,9 +1,10 @@
 """The Kubernetes manifests in deploy/: each overlay renders and validates against the schemas.
 
-No cluster (and no kustomize binary) runs here, so the overlays are rendered by the small
-kustomize subset below, which refuses any kustomization field it does not implement, and
-each rendered object is checked with kubernetes-validate (the Kubernetes OpenAPI schemas as
-JSON Schema, strict: unknown fields are errors).
+No cluster runs here and kustomize is not a Python dependency, so the overlays are rendered
+by the small kustomize subset below, which refuses any kustomization field it does not
+implement (its output equals `kubectl kustomize deploy/overlays/<env>`, kustomize v5.5.0,
+object for object), and each rendered object is checked with kubernetes-validate (the
+Kubernetes OpenAPI schemas as JSON Schema, strict: unknown fields are errors).
 """
 
 from __future__ import annotations
@@ -89,6 +90,15 @@ def add_labels(objects: list[dict], pairs: dict, include_selectors: bool) -> Non
                     node[key] = {}
                 node = node[key]
             node.update(pairs)
+        label_spread_constraints(obj, pairs)
+
+
+def label_spread_constraints(obj: dict, pairs: dict) -> None:
+    """kustomize labels an existing topologySpreadConstraints labelSelector as well."""
+    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+    for constraint in pod.get("topologySpreadConstraints", []):
+        if "matchLabels" in constraint.get("labelSelector", {}):
+            constraint["labelSelector"]["matchLabels"].update(pairs)
 
 
 def refuse_peer_pod_selectors(obj: dict) -> None:
