@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonpatch
@@ -100,6 +102,39 @@ def test_each_worker_admits_the_requests_the_budget_was_measured_for(rendered) -
     overrides = json.loads(env_of(objects)["BENTOML_CONFIG_OVERRIDES"]["value"])
     cap = overrides["services"]["loan_approval"]["traffic"]["max_concurrency"]
     assert cap == REQUESTS_PER_WORKER * workers_from_downward_api(objects)
+
+
+EFFECTIVE_CONFIG = """
+import importlib, json, yaml
+from bentoml._internal.configuration.containers import BentoMLContainer
+module, name = yaml.safe_load(open("bentofile.yaml"))["service"].split(":")
+service = getattr(importlib.import_module(module), name)
+service.inject_config()  # what `bentoml serve` does first
+print(json.dumps(BentoMLContainer.config.services[service.name].get()))
+"""
+
+
+@pytest.mark.integration
+def test_bentoml_starts_the_workers_and_cap_the_pod_gives_it(rendered, model_tag: str) -> None:
+    """The container's environment, Downward API resolved, read by the real service."""
+    objects = rendered[1]
+    workers = workers_from_downward_api(objects)
+    given = {k: v["value"] for k, v in env_of(objects).items() if "value" in v}
+    given.pop("BENTOML_HOME")  # the test's private store holds the model
+    environment = {**os.environ, **given, "UNDERWRITE_WORKERS": str(workers)}
+    done = subprocess.run(
+        [sys.executable, "-c", EFFECTIVE_CONFIG],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads(done.stdout.strip().splitlines()[-1])
+    assert config["workers"] == workers
+    assert config["traffic"]["max_concurrency"] == REQUESTS_PER_WORKER * workers
+    assert config["traffic"]["timeout"] == REQUEST_TIMEOUT_SECONDS  # merged, not replaced
 
 
 def test_autoscaler_and_disruption_budget_are_kept(rendered) -> None:
