@@ -1,14 +1,15 @@
 """Peak memory of the served model under batch load: the budget behind deploy/'s limits.
 
     uv run python benchmarks/memory.py [--workers 1 2] [--concurrency 256] [--seconds 12]
-                                       [--cap 128]
+                                       [--cap 128] [--body-bytes 1048000] [--azurite]
 
 Serves models/model.joblib (imported into a scratch BENTOML_HOME under benchmarks/.work/) with
 `bentoml serve underwrite.service:LoanApproval` at each worker count (UNDERWRITE_WORKERS, as
 the manifests set it from the CPU limit), samples the resident memory (RSS) of the server's
 process tree every 0.1 s while idle, then while `--concurrency` clients send 500-row
 `/predict_batch` requests back to back for `--seconds` (loopback only, bounded; `--cap` sets
-BentoML's max_concurrency per worker as deploy/ does, beyond which requests get 429), and prints a
+BentoML's max_concurrency per worker as deploy/ does, beyond which requests get 429;
+`--azurite` writes the inference log to azure:// on a private Azurite, as the pods do), and prints a
 markdown table: peak RSS of the parent (BentoML's arbiter), of each worker, and of the whole
 tree at one instant (what a container's memory limit sees, without page cache). Nothing here
 asserts a size; results go to docs/benchmarks.md by hand.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -26,7 +28,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import psutil
@@ -146,15 +150,35 @@ def concurrency_cap(per_worker: int, workers: int) -> dict[str, str]:
     return {"BENTOML_CONFIG_OVERRIDES": json.dumps({"services": {"loan_approval": traffic}})}
 
 
-def run(workers: int, tag: str, home, body: bytes, args) -> list[str]:
+@contextlib.contextmanager
+def inference_log(azurite: bool, home: Path) -> Iterator[dict[str, str]]:
+    """A local folder, or a container on a private Azurite (what the pods write: azure://)."""
+    if not azurite:
+        yield {"UNDERWRITE_INFERENCE_LOG": str(home / "inference")}
+        return
+    from underwrite.storage.emulator import Emulator, free_loopback_port
+
+    emulator = Emulator(port=free_loopback_port(), location=HERE / ".work" / "memory" / "azurite")
+    emulator.start()
+    try:
+        emulator.ensure_container("inference-log")
+        yield {
+            "UNDERWRITE_INFERENCE_LOG": "azure://inference-log/memory-benchmark",
+            "AZURE_STORAGE_CONNECTION_STRING": emulator.connection_string,
+        }
+    finally:
+        emulator.stop()
+
+
+def run(workers: int, tag: str, home: Path, body: bytes, log: dict[str, str], args) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     env.update(concurrency_cap(args.cap, workers))
+    env.update(log)
     env.update(
         BENTOML_HOME=str(home),
         BENTOML_DO_NOT_TRACK="true",
         UNDERWRITE_MODEL_TAG=tag,
         UNDERWRITE_WORKERS=str(workers),
-        UNDERWRITE_INFERENCE_LOG=str(home / "inference"),
     )
     command = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "{port}"]
     system = System(f"{workers} workers", [*command, "underwrite.service:LoanApproval"], env)
@@ -191,6 +215,11 @@ def main() -> None:
         help="pad each batch with whitespace to this size (the limit is 1048576)",
     )
     parser.add_argument(
+        "--azurite",
+        action="store_true",
+        help="write the inference log to azure:// on a private Azurite, as the pods do",
+    )
+    parser.add_argument(
         "--cap", type=int, default=0, help="concurrent requests per worker (0: BentoML's none)"
     )
     args = parser.parse_args()
@@ -202,12 +231,14 @@ def main() -> None:
     memory = psutil.virtual_memory().total / MIB
     print(f"{platform.node()}: {os.cpu_count()} cores, {memory:,.0f} MiB")
     print(f"load {os.getloadavg()}, model {tag}, {BATCH_ROWS}-row batches of {len(body):,} bytes")
-    print(f"concurrent requests per worker: {args.cap or 'no cap'}\n")
+    print(f"concurrent requests per worker: {args.cap or 'no cap'}")
+    print(f"inference log: {'azure:// on Azurite' if args.azurite else 'a local folder'}\n")
     print("| workers | phase | parent MiB | worker MiB (peak each) | tree MiB (peak sum) |")
     print("| --- | --- | --- | --- | --- |")
-    for workers in args.workers:
-        for line in run(workers, tag, home, body, args):
-            print(line, flush=True)
+    with inference_log(args.azurite, home) as log:
+        for workers in args.workers:
+            for line in run(workers, tag, home, body, log, args):
+                print(line, flush=True)
     print(f"\nload {os.getloadavg()} at the end; repository {ROOT}")
 
 

@@ -196,7 +196,7 @@ def test_service_pdb_policy_and_autoscaler_select_the_deployments_pods(overlay) 
         assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
 
 
-def test_overlays_differ_in_namespace_and_replicas_and_share_the_image_name() -> None:
+def test_overlays_differ_in_namespace_and_replicas_and_pin_the_placeholder_digest() -> None:
     rendered = {env: kustomize_build(DEPLOY / "overlays" / env) for env in OVERLAYS}
     deployments = {env: only(objects, "Deployment") for env, objects in rendered.items()}
     namespaces = {env: {o["metadata"]["namespace"] for o in rendered[env]} for env in OVERLAYS}
