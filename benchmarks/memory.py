@@ -4,7 +4,7 @@
                                        [--cap 128] [--body-bytes 1048000] [--azurite]
 
 Serves models/model.joblib (imported into a scratch BENTOML_HOME under benchmarks/.work/) with
-`bentoml serve underwrite.service:LoanApproval` at each worker count (UNDERWRITE_WORKERS, as
+`bentoml serve underwrite.serving.service:LoanApproval` at each worker count (UNDERWRITE_WORKERS, as
 the manifests set it from the CPU limit), samples the resident memory (RSS) of the server's
 process tree every 0.1 s while idle, then while `--concurrency` clients send 500-row
 `/predict_batch` requests back to back for `--seconds` (loopback only, bounded; `--cap` sets
@@ -129,7 +129,7 @@ def golden_batch() -> bytes:
             [
                 sys.executable,
                 "-c",
-                "import json; from underwrite.api import golden_applications;"
+                "import json; from underwrite.serving.contract import golden_applications;"
                 " print(json.dumps(golden_applications()))",
             ],
             capture_output=True,
@@ -181,7 +181,9 @@ def run(workers: int, tag: str, home: Path, body: bytes, log: dict[str, str], ar
         UNDERWRITE_WORKERS=str(workers),
     )
     command = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "{port}"]
-    system = System(f"{workers} workers", [*command, "underwrite.service:LoanApproval"], env)
+    system = System(
+        f"{workers} workers", [*command, "underwrite.serving.service:LoanApproval"], env
+    )
     port = free_port()
     process = start(system, port, HERE / ".work" / "memory" / f"serve-{workers}.log")
     try:
