@@ -18,6 +18,8 @@ APPEND ?=## `make simulate APPEND=1` adds to the log instead of starting a fresh
 DRIFT_END ?= now## end of the drift window: now, latest or an ISO 8601 time
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+# the bootstrapped uv on PATH, for recipes and for `bentoml build` (it locks packages with uv)
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 RUN := $(UV) run --locked --no-sync
 export UNDERWRITE_STAGING_PORT := $(STAGING_PORT)
 export UNDERWRITE_PROD_PORT := $(PROD_PORT)

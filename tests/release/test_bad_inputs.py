@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
 import pytest
-import yaml
 from release_support import ReleaseRepo
 
 from underwrite.release import deploy
@@ -97,14 +97,12 @@ def test_promotion_of_a_version_that_never_went_through_staging_is_refused(
 def test_stage_on_a_port_another_process_holds_is_refused_before_anything(
     release_repo: ReleaseRepo,
 ) -> None:
-    port = yaml.safe_load((release_repo.path / "params.yaml").read_text())["release"]
-    with socket.create_server(("127.0.0.1", port["staging_port"])):
+    port = int(os.environ["UNDERWRITE_STAGING_PORT"])  # the fixture's free port
+    with socket.create_server(("127.0.0.1", port)):
         before = snapshot(release_repo)
         for command in ("stage", "all"):
             done = release_repo.release(command, expect=1)
-            assert f"staging: port {port['staging_port']} on 127.0.0.1 is already in use" in (
-                done.stderr
-            )
+            assert f"staging: port {port} on 127.0.0.1 is already in use" in done.stderr
     assert snapshot(release_repo) == before
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from bentoml_support import REPO_ROOT
-from starlette.testclient import TestClient
 
 from underwrite.serving.contract import application_model
 from underwrite.serving.examples import load_example
@@ -22,14 +21,3 @@ def test_example_batch_is_a_list_of_valid_requests() -> None:
     assert len(batch) >= 2
     for application in batch:
         application_model(False)(**application)
-
-
-def test_example_requests_get_200_over_http(service_module, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("UNDERWRITE_INFERENCE_LOG", str(tmp_path / "log"))
-    with TestClient(service_module.LoanApproval.to_asgi()) as http:
-        for name in ("approved", "denied"):
-            answer = http.post("/predict", json=load_example(EXAMPLES, name))
-            assert answer.status_code == 200, answer.text
-        batch = load_example(EXAMPLES, "batch")
-        answer = http.post("/predict_batch", json=batch)
-        assert answer.status_code == 200 and len(answer.json()) == len(batch)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import bentoml
 import pytest
 import sklearn
 from bentoml_support import REPO_ROOT
+
+from underwrite.release.bento import build_env
 
 EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes"]
 
@@ -41,7 +42,7 @@ def pins(requirements: str) -> list[str]:
 
 @pytest.mark.integration
 def test_bentoml_build_packs_the_service_its_model_and_locked_packages(model_tag: str):
-    env = dict(os.environ, UNDERWRITE_MODEL_TAG=model_tag)
+    env = build_env(REPO_ROOT, {"UNDERWRITE_MODEL_TAG": model_tag})
     built = subprocess.run(
         [sys.executable, "-m", "bentoml", "build", "--output", "tag", str(REPO_ROOT)],
         cwd=REPO_ROOT,
@@ -54,7 +55,7 @@ def test_bentoml_build_packs_the_service_its_model_and_locked_packages(model_tag
     bento = bentoml.get(built.stdout.strip().splitlines()[-1].removeprefix("__tag__:"))
     assert [str(m.tag) for m in bento.info.all_models] == [model_tag]
     source = Path(bento.path) / "src"
-    assert (source / "underwrite" / "service.py").is_file()
+    assert (source / "underwrite" / "serving" / "service.py").is_file()
     assert sorted(p.name for p in source.iterdir()) == ["README.md", "bentofile.yaml", "underwrite"]
     requirements = (Path(bento.path) / "env" / "python" / "requirements.txt").read_text()
     assert f"scikit-learn=={sklearn.__version__}" in requirements.splitlines()

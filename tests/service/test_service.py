@@ -225,3 +225,17 @@ def test_a_model_missing_from_the_store_is_named(model_tag: str):
     )
     assert done.returncode != 0
     assert "model loan-approval:doesnotexist is not in the BentoML store" in done.stderr
+
+
+def test_http_example_requests_from_the_readme_get_200(client) -> None:
+    from bentoml_support import REPO_ROOT
+
+    from underwrite.serving.examples import load_example
+
+    examples = REPO_ROOT / "examples"
+    for name in ("approved", "denied"):
+        answer = client.post("/predict", json=load_example(examples, name))
+        assert answer.status_code == 200, answer.text
+    batch = load_example(examples, "batch")
+    answer = client.post("/predict_batch", json=batch)
+    assert answer.status_code == 200 and len(answer.json()) == len(batch)

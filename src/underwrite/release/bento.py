@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,17 @@ def mirror_stages(registry: Registry) -> None:
             set_labels(model, {"stage": stage})
 
 
+def build_env(repo: Path, extra: dict[str, str]) -> dict[str, str]:
+    """The environment for `bentoml build`, which locks packages with uv: when uv is not on
+    PATH, the copy `make setup` bootstraps into .tools/bin is put there (else BentoML would
+    try to pip-install uv into a venv that has no pip)."""
+    env = {**os.environ, **extra}
+    tools = Path(repo).resolve() / ".tools" / "bin"
+    if shutil.which("uv", path=env.get("PATH")) is None and (tools / "uv").exists():
+        env["PATH"] = f"{tools}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def build(repo: Path, registry: Registry, version: ModelVersion) -> Built:
     """`bentoml build` of the service with the version's model packed inside."""
     model = store_model(registry, version)
@@ -122,7 +134,7 @@ def build(repo: Path, registry: Registry, version: ModelVersion) -> Built:
     for key, value in labels.items():
         command += ["--label", f"{key}={value}"]
     # the service packs the model named by UNDERWRITE_MODEL_TAG (see underwrite.serving.service)
-    env = {**os.environ, "UNDERWRITE_MODEL_TAG": str(model.tag)}
+    env = build_env(repo, {"UNDERWRITE_MODEL_TAG": str(model.tag)})
     log.info("building a bento of %s with model %s", version, model.tag)
     try:
         done = subprocess.run(
