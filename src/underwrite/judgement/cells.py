@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 UNKNOWN = "unknown"  # a group the data does not record: counted in no group
-MAX_CELLS = 50_000  # more distinct cells than this: scores are rounded before resampling
-ROUNDED_DECIMALS = 4
+MAX_CELLS = 20_000  # more distinct cells than this: scores are rounded before resampling
+ROUNDED_DECIMALS = 3  # as the ROC and PR curve files round them
 CHUNK_ENTRIES = 4_000_000  # resample counts held in memory at once (resamples x cells)
 
 

@@ -49,19 +49,18 @@ def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
 def quality(weights: np.ndarray, cells: Cells, model: int = 0) -> dict[str, np.ndarray]:
     """Discrimination, calibration and decisions at the threshold, per resample."""
     y, p, d = cells.label, cells.scores[model], cells.approved[model]
-    n = weights.sum(axis=1)
-    positives = weights @ y
-    negatives = n - positives
-    tp, fp = weights @ (y * d), weights @ ((1 - y) * d)
-    tpr, fpr = _ratio(tp, positives), _ratio(fp, negatives)
     clipped = np.clip(p, np.finfo(p.dtype).eps, 1 - np.finfo(p.dtype).eps)
     losses = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    parts = np.column_stack([np.ones_like(y), y, y * d, (1 - y) * d, (y - p) ** 2, losses])
+    n, positives, tp, fp, squared_errors, log_losses = (weights @ parts).T  # one pass
+    negatives = n - positives
+    tpr, fpr = _ratio(tp, positives), _ratio(fp, negatives)
     by_score = _by_score(weights, y, p)
     return {
         "roc_auc": roc_auc(*by_score, positives, negatives),
         "pr_auc": average_precision(*by_score, positives),
-        "brier": _ratio(weights @ (y - p) ** 2, n),
-        "log_loss": _ratio(weights @ losses, n),
+        "brier": _ratio(squared_errors, n),
+        "log_loss": _ratio(log_losses, n),
         "accuracy": _ratio(tp + negatives - fp, n),
         "balanced_accuracy": (tpr + 1 - fpr) / 2,
         "f1": _ratio(2 * tp, tp + positives + fp),
@@ -101,19 +100,22 @@ def group_rates(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per group of one attribute: its size, observed and model approval rates, TPR, FPR."""
     y, d = cells.label, cells.approved[model]
-    result = {}
-    for code, name in enumerate(cells.names[attribute]):
-        member = (cells.groups[attribute] == code).astype("float64")
-        size, deserving = weights @ member, weights @ (member * y)
-        approved, tp = weights @ (member * d), weights @ (member * y * d)
-        result[name] = {
-            "applications": size,
-            "observed_approval_rate": _ratio(deserving, size),
-            "approval_rate": _ratio(approved, size),
-            "true_positive_rate": _ratio(tp, deserving),
-            "false_positive_rate": _ratio(approved - tp, size - deserving),
+    names = cells.names[attribute]
+    member = cells.groups[attribute][:, np.newaxis] == np.arange(len(names))
+    # one pass over the resamples for every group: sizes, approved in the data, approved by
+    # the model, and both
+    parts = np.hstack([member, member * y[:, None], member * d[:, None], member * (y * d)[:, None]])
+    size, deserving, approved, tp = np.split(weights @ parts.astype("float64"), 4, axis=1)
+    return {
+        name: {
+            "applications": size[:, i],
+            "observed_approval_rate": _ratio(deserving[:, i], size[:, i]),
+            "approval_rate": _ratio(approved[:, i], size[:, i]),
+            "true_positive_rate": _ratio(tp[:, i], deserving[:, i]),
+            "false_positive_rate": _ratio(approved[:, i] - tp[:, i], size[:, i] - deserving[:, i]),
         }
-    return result
+        for i, name in enumerate(names)
+    }
 
 
 def reference_group(rates: dict[str, dict[str, np.ndarray]], declared: str | None) -> str:
