@@ -11,7 +11,7 @@ from sklearn import metrics
 
 from underwrite.fairness import gaps, group_table, impact_ratios
 from underwrite.judgement import statistics as st
-from underwrite.judgement.bootstrap import POWER, draws, interval, judge, paired
+from underwrite.judgement.bootstrap import POWER, Difference, draws, interval, judge, paired
 from underwrite.judgement.cells import collapse, observed, resample_counts
 from underwrite.params import BootstrapParams
 
@@ -242,3 +242,46 @@ def test_minimum_detectable_difference_follows_the_spread_of_the_difference():
     half_width = (difference.ci_high - difference.ci_low) / 2
     # a normal-shaped difference: its interval's half-width is about 1.96 sd
     assert difference.minimum_detectable == pytest.approx(z * half_width / 1.96, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    ("interval_", "higher_is_better", "expected"),
+    [
+        ((0.01, 0.03), True, "better"),
+        ((0.01, 0.03), False, "worse"),
+        ((-0.03, -0.01), True, "worse"),
+        ((-0.03, -0.01), False, "better"),
+        ((-0.01, 0.02), True, "no detectable difference"),
+        ((0.0, 0.0), False, "no detectable difference"),
+    ],
+)
+def test_difference_is_judged_only_when_its_interval_excludes_zero(
+    interval_, higher_is_better, expected
+):
+    difference = Difference(0.5, 0.5, sum(interval_) / 2, *interval_, minimum_detectable=0.01)
+
+    assert difference.judged(higher_is_better) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("roc_auc", 1),
+        ("log_loss", -1),
+        ("fpr", -1),
+        ("race.approval_rate_gap", -1),
+        ("sex.adverse_impact_ratio", 1),
+        ("race.groups.black.approval_rate", None),
+        ("race.groups.black.adverse_impact_ratio", None),
+    ],
+)
+def test_direction_says_which_way_is_better(name, expected):
+    assert st.direction(name) == expected
+
+
+def test_every_paired_statistic_outside_the_groups_has_a_direction():
+    y, score, groups = holdout()
+
+    result = paired(y, score, score, 0.5, groups, FAST)
+
+    assert all(st.direction(n) is not None for n in result.differences if ".groups." not in n)

@@ -29,5 +29,8 @@ Methods, in the order the evaluation applies them:
   resampled together; each statistic's difference (candidate - production) gets its
   percentile interval and a minimum detectable difference, (z(1 - alpha/2) + z(power)) x
   the standard deviation of the resampled difference: the smallest true difference the
-  holdout would show as significant with that power (80% by default).
+  holdout would show as significant with that power (80% by default). A difference is
+  ``better`` or ``worse`` only when its whole interval lies on one side of zero
+  (``Difference.judged``; ``statistics.direction`` says which way is better for each
+  statistic), else ``no detectable difference``.
 """

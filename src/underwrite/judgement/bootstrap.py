@@ -14,6 +14,7 @@ from underwrite.judgement.cells import Cells, collapse, observed, resample_count
 from underwrite.params import BootstrapParams
 
 POWER = 0.8  # the minimum detectable difference is the one found with this probability
+BETTER, NO_DIFFERENCE, WORSE = "better", "no detectable difference", "worse"
 
 Statistic = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -37,6 +38,12 @@ class Difference:
     ci_low: float
     ci_high: float
     minimum_detectable: float  # the smallest true difference found with probability POWER
+
+    def judged(self, higher_is_better: bool) -> str:
+        """Better or worse when the whole interval lies on one side of zero, else neither."""
+        if self.ci_low > 0 or self.ci_high < 0:
+            return BETTER if (self.ci_low > 0) == higher_is_better else WORSE
+        return NO_DIFFERENCE
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,21 @@ GAPS = {
     "observed_approval_rate_gap": "observed_approval_rate",
 }
 AIR = "adverse_impact_ratio"  # the lowest group's ratio to the reference group
+LOWER_IS_BETTER = frozenset({"brier", "log_loss", "fpr", *GAPS})
+HIGHER_IS_BETTER = frozenset(
+    {"roc_auc", "pr_auc", "accuracy", "balanced_accuracy", "f1", "tpr", AIR}
+)
+
+
+def direction(name: str) -> int | None:
+    """+1 when a higher value of statistic NAME (e.g. "race.tpr_gap") is better, -1 when a
+    lower one is, None for a statistic that is neither (a group's size or its rates)."""
+    if ".groups." in name:
+        return None
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in HIGHER_IS_BETTER:
+        return 1
+    return -1 if leaf in LOWER_IS_BETTER else None
 
 
 def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
