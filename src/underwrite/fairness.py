@@ -95,7 +95,9 @@ def plain(value: float) -> float:
     return value if math.isnan(value) else round(value, DECIMALS)
 
 
-def attribute_report(table: pd.DataFrame, judgement: Judgement, attribute: str):
+def attribute_report(
+    table: pd.DataFrame, judgement: Judgement, attribute: str
+) -> tuple[dict, dict]:
     """One attribute's gaps and lowest ratio (for metrics.json) and its groups (fairness.json)."""
     reference = judgement.references[attribute]
     ratios = impact_ratios(table, reference)

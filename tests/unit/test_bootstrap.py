@@ -285,3 +285,13 @@ def test_every_paired_statistic_outside_the_groups_has_a_direction():
     result = paired(y, score, score, 0.5, groups, FAST)
 
     assert all(st.direction(n) is not None for n in result.differences if ".groups." not in n)
+
+
+def test_collapse_rounds_coarser_when_two_models_still_make_too_many_cells():
+    y, score, groups = holdout(rows=3000)
+    other = np.clip(score + np.random.default_rng(9).normal(0, 0.01, len(y)), 0, 1)
+
+    cells = collapse(y, [score, other], 0.5, groups, max_cells=2000)
+
+    assert cells.score_decimals == 2
+    assert cells.rows == 3000

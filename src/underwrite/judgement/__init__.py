@@ -7,8 +7,8 @@ Methods, in the order the evaluation applies them:
 - **Cells** (``cells``): the holdout's rows with equal label, scores, decisions and groups
   are merged into one cell with a count. Resampling cells with probabilities proportional
   to their counts is the same as resampling rows; above ``MAX_CELLS`` distinct cells the
-  scores are rounded to ``ROUNDED_DECIMALS`` (decisions are taken before rounding), which
-  the method string then says.
+  scores are rounded to 3 decimals, then 2 if still needed (``ROUNDINGS``; decisions are
+  taken before rounding), which the method string then says.
 - **Bootstrap** (``bootstrap``): the percentile bootstrap, stratified by label: each
   resample draws as many approved and as many denied applications as the holdout has, with
   replacement, from its own class; group membership falls as it falls, so group sizes vary

@@ -10,7 +10,9 @@ import pandas as pd
 
 UNKNOWN = "unknown"  # a group the data does not record: counted in no group
 MAX_CELLS = 20_000  # more distinct cells than this: scores are rounded before resampling
-ROUNDED_DECIMALS = 3  # as the ROC and PR curve files round them
+# 3 decimals as the ROC and PR curve files round them; 2 when two models' scores together
+# still make too many cells
+ROUNDINGS = (3, 2)
 CHUNK_ENTRIES = 4_000_000  # resample counts held in memory at once (resamples x cells)
 
 
@@ -56,9 +58,10 @@ def collapse(
     approved = (scores >= threshold).astype("float64")
     codes, names = _group_codes(groups)
     cells = _merge(label, scores, approved, codes, names, None)
-    if len(cells.count) > max_cells:
-        rounded = np.round(scores, ROUNDED_DECIMALS)
-        cells = _merge(label, rounded, approved, codes, names, ROUNDED_DECIMALS)
+    for decimals in ROUNDINGS:
+        if len(cells.count) <= max_cells:
+            break
+        cells = _merge(label, np.round(scores, decimals), approved, codes, names, decimals)
     return cells
 
 
