@@ -6,6 +6,7 @@ The map, one line a part (each package's own docstring has its details):
 - ``params``      params.yaml as typed objects; ``paths``: every default location
 - ``stages/``     one module per DVC stage (ingest, validate, prepare, train, evaluate, profile)
 - ``model``       the scikit-learn Pipeline built from params (pickles name this module)
+- ``judgement/``  bootstrap intervals, the fixed holdout, paired comparisons
 - ``validation``, ``fairness``, ``gate``, ``io``, ``inference_log``: what the stages and
   the service share
 - ``serving/``    the BentoML service and what only it uses

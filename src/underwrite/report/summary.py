@@ -19,30 +19,27 @@ next:
                                     back to the committed state after an experiment"""
 
 
-def estimate(entry: Any) -> str:
-    """A number, with its interval when the file carries one ({value, ci_low, ci_high})."""
-    if isinstance(entry, dict) and "value" in entry:
-        text = f"{entry['value']:.3f}"
-        if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
-            text += f" [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
-        return text
-    return f"{entry:.3f}" if isinstance(entry, int | float) else str(entry)
+def estimate(values: dict[str, Any], name: str) -> str:
+    """`name`'s value, with its interval when the file has `<name>_ci_low` and `_ci_high`."""
+    text = f"{values[name]:.3f}"
+    low, high = values.get(f"{name}_ci_low"), values.get(f"{name}_ci_high")
+    if low is not None and high is not None:
+        text += f" [{low:.3f}, {high:.3f}]"
+    return text
 
 
 def metric_lines(metrics: dict) -> list[str]:
     shown = [name for name in HEADLINE if name in metrics]
-    return [f"  {name:<18} {estimate(metrics[name])}" for name in shown]
+    return [f"  {name:<28} {estimate(metrics, name)}" for name in shown]
 
 
-def fairness_lines(fairness: dict) -> list[str]:
+def fairness_lines(metrics: dict) -> list[str]:
     lines = []
-    for attribute, parts in fairness.items():
-        if not isinstance(parts, dict) or "gaps" not in parts:
-            continue
-        gaps = parts["gaps"]
-        if "approval_rate_gap" in gaps:
-            gap = estimate(gaps["approval_rate_gap"])
-            lines.append(f"  {attribute + ' approval-rate gap':<18} {gap}")
+    for attribute, values in (metrics.get("fairness") or {}).items():
+        for name in ("approval_rate_gap", "adverse_impact_ratio"):
+            if name in values:
+                label = f"{attribute} {name.replace('_', ' ')}"
+                lines.append(f"  {label:<28} {estimate(values, name)}")
     return lines
 
 
@@ -51,10 +48,10 @@ def summary(evaluation: Path = EVALUATION) -> str:
     metrics_file, fairness_file = evaluation / "metrics.json", evaluation / "fairness.json"
     if not metrics_file.is_file():
         return f"{metrics_file} is missing: did `dvc repro` finish?"
-    lines = ["", "model (held-out applications; 95% bootstrap intervals where shown):"]
-    lines += metric_lines(json.loads(metrics_file.read_text()))
-    if fairness_file.is_file():
-        lines += fairness_lines(json.loads(fairness_file.read_text()))
+    metrics = json.loads(metrics_file.read_text())
+    method = metrics.get("interval_method", "")
+    lines = ["", f"model, on the held-out applications ({method or 'point estimates'}):"]
+    lines += metric_lines(metrics) + fairness_lines(metrics)
     lines += [
         f"plots: {evaluation / 'plots'} (`uv run dvc plots show` renders them)",
         f"fairness by group: {fairness_file}",
