@@ -37,7 +37,7 @@ def pull_request_repo(repo: PipelineRepo, container: str, blob: BlobService) -> 
     commit_all(repo.root, repo.env, "the production container of this test")
     blob.ensure_container(container)
     credentials = {"AZURE_STORAGE_CONNECTION_STRING": blob.connection_string}
-    dvc(repo.root, repo.env | credentials, "push", "--run-cache", "--all-commits")
+    dvc(repo.root, repo.env | credentials, "push", "--run-cache")
     set_params(repo.root / "params.yaml", {"train.logistic_regression.C": 0.25})
     dvc(repo.root, repo.env, "repro")
     return commit_all(repo.root, repo.env, "a weaker regularisation")

