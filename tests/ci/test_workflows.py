@@ -321,3 +321,39 @@ def test_pull_request_runs_write_only_to_the_pull_request_cache() -> None:
     assert "env.IS_PR == 'true'" in redirect["if"] and "env.TRUSTED == 'true'" in redirect["if"]
     assert '--default pr-cache "azure://$PR_CONTAINER"' in redirect["run"]
     assert "blob" not in push["run"].replace("production (blob)", "")  # the default remote
+
+
+# ---- zizmor: GitHub Actions security findings --------------------------------------------
+ZIZMOR = Path(sys.executable).parent / "zizmor"
+
+
+def _zizmor(workflows: Path) -> subprocess.CompletedProcess[str]:
+    # --offline: no GitHub API look-ups (pinned SHAs are checked by the pinning test above)
+    return subprocess.run(
+        [str(ZIZMOR), "--offline", "--no-progress", str(workflows)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_zizmor_finds_nothing_unexplained() -> None:
+    done = _zizmor(WORKFLOWS)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
+    ignores = re.findall(r"#\s*zizmor:\s*ignore\[[^\]]+\](.*)", "".join(
+        p.read_text() for p in WORKFLOWS.glob("*.y*ml")
+    ))  # fmt: skip
+    assert all(len(reason.split()) >= 4 for reason in ignores), ignores  # each says why
+
+
+def test_zizmor_finds_a_checkout_that_keeps_its_credential(tmp_path: Path) -> None:
+    workflow = tmp_path / "leaky.yml"
+    workflow.write_text(
+        "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+        "    permissions: {}\n    steps:\n"
+        "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n"
+    )
+    done = _zizmor(workflow)
+
+    assert done.returncode != 0
+    assert "artipacked" in done.stdout + done.stderr
