@@ -11,8 +11,10 @@ vars, secrets, inputs); an expression or action this module does not know fails 
 Only steps that need GitHub or Azure are stood in for (`STAND_INS`): checkout clones the
 test's "origin" repository, azure/login does nothing (the tests use the storage secret
 with Azurite), setup-cml puts a `cml` on PATH that records what it would post, and the
-artifact actions copy to and from a local folder. The package caches of this machine stand
-in for the registries `make setup` downloads from; nothing else of this machine leaks in.
+artifact actions copy to and from a folder the jobs of one run share. Git URLs of the
+repository on "GitHub" (server_url/repository.git) lead to the origin. The package caches
+of this machine stand in for the registries `make setup` downloads from; nothing else of
+this machine leaks in.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class Runner:
     contexts: dict[str, Any]  # github, vars, secrets, inputs, needs
     origin: Path  # the repository checkout clones ("GitHub")
     stand_ins: dict[str, Callable[[Runner, dict, dict[str, str]], None]]
+    artifacts: Path  # what upload-artifact stored in this run, for every job of it
     steps: list[Step] = field(default_factory=list)
     env_file: dict[str, str] = field(default_factory=dict)
     path_file: list[str] = field(default_factory=list)
@@ -126,16 +129,25 @@ class Runner:
     def summary(self) -> Path:
         return self.root / "summary.md"
 
-    @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts"
-
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.name == step_id)
 
     @property
     def failed(self) -> bool:
         return any(s.conclusion == "failure" for s in self.steps)
+
+    def should_run(self) -> bool:
+        """The job's `if:` (default success() of the jobs it needs)."""
+        return self.condition(self.job, self.base_env())
+
+    def outputs(self) -> dict[str, str]:
+        """The job's `outputs:`, from its steps, as `needs.<job>.outputs` gives them."""
+        env = self.base_env()
+        return {k: self.interpolate(v, env) for k, v in self.job.get("outputs", {}).items()}
+
+    @property
+    def result(self) -> str:
+        return "failure" if self.failed else "success"
 
     # -- expressions
     def evaluate(self, expression: str, env: dict[str, str]) -> Any:
@@ -196,6 +208,7 @@ class Runner:
             "GITHUB_STEP_SUMMARY": self.summary,
         }
         github = self.contexts["github"]
+        on_github = f"{github['server_url']}/{github['repository']}.git"
         return {
             "HOME": str(self.root / "home"),
             "PATH": os.pathsep.join([*reversed(self.path_file), RUNNER_PATH]),
@@ -211,6 +224,10 @@ class Runner:
             "RUNNER_OS": "Linux",
             # a fresh machine has no DVC site cache; this one's /var/tmp/dvc is shared
             "DVC_SITE_CACHE_DIR": str(self.root / "dvc-site"),
+            # the repository's git URL on "GitHub" is the origin folder
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"url.{self.origin}.insteadOf",
+            "GIT_CONFIG_VALUE_0": on_github,
             **PACKAGE_CACHES,
             **{name: str(path) for name, path in files.items()},
         }
@@ -225,8 +242,9 @@ class Runner:
 
     # -- steps
     def run_steps(self, stop_after: str | None = None) -> None:
-        for directory in ("home", "temp", "work", "artifacts"):
+        for directory in ("home", "temp", "work"):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
         for number, step in enumerate(self.job["steps"]):
             self.run_step(step.get("id", f"step{number}"), step)
             if stop_after and step.get("id") == stop_after:
@@ -247,6 +265,7 @@ class Runner:
         self.steps.append(Step(step_id, outcome, conclusion, self.read_outputs(), log))
 
     def execute(self, step: dict, env: dict[str, str]) -> str:
+        self.workspace.mkdir(parents=True, exist_ok=True)  # as the runner makes it
         if "uses" in step:
             action = step["uses"].split("@")[0]
             if action not in self.stand_ins:
@@ -345,8 +364,16 @@ def setup_cml(runner: Runner, inputs: dict, env: dict[str, str]) -> None:
 
 
 def upload_artifact(runner: Runner, inputs: dict, env: dict[str, str]) -> None:
-    """actions/upload-artifact: a copy under the runner's artifacts folder."""
+    """actions/upload-artifact: a copy in the run's artifacts folder."""
     shutil.copytree(runner.workspace / inputs["path"], runner.artifacts / inputs["name"])
+
+
+def download_artifact(runner: Runner, inputs: dict, env: dict[str, str]) -> None:
+    """actions/download-artifact: the copy back, into the job's workspace."""
+    stored = runner.artifacts / inputs["name"]
+    if not stored.is_dir():
+        raise StepFailed(f"Artifact not found for name: {inputs['name']}")
+    shutil.copytree(stored, runner.workspace / inputs.get("path", "."), dirs_exist_ok=True)
 
 
 STAND_INS: dict[str, Callable[[Runner, dict, dict[str, str]], None]] = {
@@ -354,6 +381,7 @@ STAND_INS: dict[str, Callable[[Runner, dict, dict[str, str]], None]] = {
     "azure/login": azure_login,
     "iterative/setup-cml": setup_cml,
     "actions/upload-artifact": upload_artifact,
+    "actions/download-artifact": download_artifact,
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ci_support import BlobService, PipelineRepo, commit_all, dvc
+from ci_support import BlobService, PipelineRepo, commit_all, dvc, git
 from repo_support import set_params
 from runner_support import STAND_INS, Runner, tool_path
 
@@ -52,6 +52,8 @@ def runner_for(
     secrets: dict[str, str],
     variables: dict[str, str],
     workflow_text: str | None = None,
+    job: str = "train",
+    needs: dict | None = None,
 ) -> Runner:
     workflow = yaml.safe_load(workflow_text or TRAIN.read_text())
     github = {
@@ -70,13 +72,15 @@ def runner_for(
             }
         },
     }
+    contexts = {"github": github, "vars": variables, "secrets": secrets, "inputs": {}}
     runner = Runner(
-        root=tmp_path / "runner",
+        root=tmp_path / f"runner-{job}",
         workflow=workflow,
-        job_name="train",
-        contexts={"github": github, "vars": variables, "secrets": secrets, "inputs": {}},
+        job_name=job,
+        contexts=contexts | {"needs": needs or {}},
         origin=origin,
         stand_ins=STAND_INS,
+        artifacts=tmp_path / "artifacts",
     )
     runner.path_file.append(tool_path(runner.root))
     return runner
@@ -90,30 +94,41 @@ def test_train_job_runs_on_a_hosted_runner_for_a_same_repository_pull_request(
     head = pull_request_repo(copy_repo, production, blob_service)
     blob_service.ensure_container(pr_cache)
     production_before = sorted(blob_service.blob_names(production))
-    runner = runner_for(
-        tmp_path,
-        copy_repo.root,
-        head,
-        copy_repo.changed,
-        REPOSITORY,
-        secrets={"AZURE_STORAGE_CONNECTION_STRING": blob_service.connection_string},
-        variables={"AZURE_STORAGE_ACCOUNT": "underwrite", "DVC_PR_CONTAINER": pr_cache},
-    )
+    context = {
+        "secrets": {"AZURE_STORAGE_CONNECTION_STRING": blob_service.connection_string},
+        "variables": {"AZURE_STORAGE_ACCOUNT": "underwrite", "DVC_PR_CONTAINER": pr_cache},
+    }
+    train = runner_for(tmp_path, copy_repo.root, head, copy_repo.changed, REPOSITORY, **context)
 
-    runner.run_steps()
+    train.run_steps()
+    needs = {"train": {"result": train.result, "outputs": train.outputs()}}
+    comment = runner_for(
+        tmp_path, copy_repo.root, head, copy_repo.changed, REPOSITORY, **context,
+        job="comment", needs=needs,
+    )  # fmt: skip
+    assert comment.should_run()
+    comment.run_steps()
 
-    failures = {s.name: s.log[-3000:] for s in runner.steps if s.conclusion == "failure"}
+    failures = {
+        s.name: s.log[-3000:] for s in train.steps + comment.steps if s.conclusion == "failure"
+    }
     assert failures == {}
-    repro_log = (runner.workspace / "reports/pr/repro.log").read_text()
+    repro_log = (train.workspace / "reports/pr/repro.log").read_text()
     assert "Running stage 'train'" in repro_log  # a stage really ran, with the runner's PATH
     assert "Running stage 'ingest'" not in repro_log  # restored from production's run cache
     assert sorted(blob_service.blob_names(production)) == production_before
     assert any(name.startswith("runs/") for name in blob_service.blob_names(pr_cache))
-    assert "## Model report" in runner.summary.read_text()
-    assert (runner.artifacts / "pr-report" / "report.md").exists()
-    calls = (runner.root / "cml-calls.txt").read_text()
+    assert "## Model report" in train.summary.read_text()
+    calls = (comment.root / "cml-calls.txt").read_text()
     assert f"--target pr/{PR_NUMBER}" in calls and "--no-publish" in calls
     assert "## Model report" in calls
+    # the plots inline, from the branch the comment job pushed to the repository
+    branch = f"report-assets/pr-{PR_NUMBER}"
+    files = git(copy_repo.root, copy_repo.env, "ls-tree", "-r", "--name-only", branch).split()
+    sha = git(copy_repo.root, copy_repo.env, "rev-parse", branch)
+    assert "4242/roc.png" in files
+    assert f"https://github.invalid/{REPOSITORY}/blob/{sha}/4242/roc.png?raw=true" in calls
+    assert "](plots/" not in calls
 
 
 def test_train_job_runs_on_a_hosted_runner_for_a_forks_pull_request(
@@ -133,13 +148,18 @@ def test_train_job_runs_on_a_hosted_runner_for_a_forks_pull_request(
     )
 
     runner.run_steps()
+    needs = {"train": {"result": runner.result, "outputs": runner.outputs()}}
+    comment = runner_for(
+        tmp_path, copy_repo.root, head, copy_repo.changed, "fork/underwrite", secrets={},
+        variables={}, job="comment", needs=needs,
+    )  # fmt: skip
 
     failures = {s.name: s.log[-3000:] for s in runner.steps if s.conclusion == "failure"}
     assert failures == {}
     assert "Running stage 'ingest'" in (runner.workspace / "reports/pr/repro.log").read_text()
     assert "## Model report" in runner.summary.read_text()
     assert (runner.artifacts / "pr-report" / "comment.md").exists()
-    assert not (runner.root / "cml-calls.txt").exists()  # comment.yml posts it instead
+    assert not comment.should_run()  # comment.yml posts a fork's report instead
 
 
 def test_runner_stand_in_catches_a_pipeline_that_needs_the_venv_on_path(
