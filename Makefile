@@ -105,8 +105,9 @@ SERVE_PORT ?= 3000
 serve: setup ## Serve the current model (import it into BentoML, then bentoml serve) on localhost:3000
 	$(RUN) underwrite serve --port $(SERVE_PORT)
 
+# With each package's hashes: the container's `uv pip install` checks every download against them.
 requirements: setup ## Export uv.lock's runtime packages to requirements.txt (what a bento installs)
-	$(UV) export --frozen --no-dev --no-emit-project --no-hashes -o requirements.txt
+	$(UV) export --frozen --no-dev --no-emit-project -o requirements.txt
 
 # Drift monitoring (docs/drift.md): the inference log against the training data, and the
 # loop back to retraining. `make drift` exits 0 no drift, 1 drift, 2 cannot tell, 3 bad input.
