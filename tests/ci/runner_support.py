@@ -26,6 +26,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +35,7 @@ from repo_support import GIT_IDENTITY, REPO_ROOT
 
 RUNNER_PATH = "/usr/local/bin:/usr/bin:/bin"  # no venv, no pyenv shims: a plain image
 STEP_TIMEOUT = 900
-UV = REPO_ROOT / ".tools" / "bin" / "uv"
-# What `make setup` would download, from this machine's uv and npm caches (no network).
-PACKAGE_CACHES = {
-    "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
-    "UV_OFFLINE": "1",
-    "npm_config_cache": str(Path.home() / ".npm"),
-    "npm_config_prefer_offline": "true",
-    "npm_config_update_notifier": "false",
-}
+UV = shutil.which("uv") or str(REPO_ROOT / ".tools" / "bin" / "uv")  # as the Makefile finds it
 RECORDING_CML = """#!/bin/sh
 # setup-cml's stand-in: GitHub's API is not here, so record what would be posted
 printf '%s\\n' "$*" >> "$CML_CALLS"
@@ -228,7 +221,7 @@ class Runner:
             "GIT_CONFIG_COUNT": "1",
             "GIT_CONFIG_KEY_0": f"url.{self.origin}.insteadOf",
             "GIT_CONFIG_VALUE_0": on_github,
-            **PACKAGE_CACHES,
+            **package_caches(),
             **{name: str(path) for name, path in files.items()},
         }
 
@@ -383,6 +376,23 @@ STAND_INS: dict[str, Callable[[Runner, dict, dict[str, str]], None]] = {
     "actions/upload-artifact": upload_artifact,
     "actions/download-artifact": download_artifact,
 }
+
+
+@cache
+def package_caches() -> dict[str, str]:
+    """What `make setup` would download, from this machine's uv and npm caches (no network)."""
+
+    def ask(*command: str) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout.strip()
+
+    return {
+        "UV_CACHE_DIR": ask(UV, "cache", "dir"),
+        "UV_OFFLINE": "1",
+        "npm_config_cache": ask("npm", "config", "get", "cache"),
+        "npm_config_prefer_offline": "true",
+        "npm_config_update_notifier": "false",
+    }
 
 
 def tool_path(root: Path) -> str:
