@@ -131,8 +131,9 @@ report: setup ## Reproduce, then write reports/pr/report.md: what changed agains
 serve: setup ## Serve the current model (import it into BentoML, then bentoml serve) on SERVE_PORT
 	$(RUN) underwrite serve --port $(SERVE_PORT)
 
+# With each package's hashes: the container's `uv pip install` checks every download against them.
 requirements: setup ## Export uv.lock's runtime packages to requirements.txt (what a bento installs)
-	$(UV) export --frozen --no-dev --no-emit-project --no-hashes -o requirements.txt
+	$(UV) export --frozen --no-dev --no-emit-project -o requirements.txt
 
 # Drift monitoring (docs/drift.md): the inference log against the training data, and the
 # loop back to retraining. `make drift` exits 0 no drift, 4 drift, 5 cannot tell, 1 bad input.

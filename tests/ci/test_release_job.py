@@ -1,7 +1,7 @@
 """The release workflow's jobs, run here against local processes instead of a cluster.
 
 build -> stage (with the smoke suite) -> promote through the gate is `underwrite release all`
-(tests/release covers each step and its failures); the production job's gate step is run
+(tests/release covers each step and its failures); the gate job's step is run
 exactly as release.yml writes it, before anything is in production and after.
 """
 
@@ -22,15 +22,16 @@ ARTIFACT = "loan-approval"
 
 
 def gate_step() -> str:
-    """The run: script of the production job's gate step in release.yml."""
+    """The run: script of the gate job's step in release.yml."""
     release = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
-    steps = release["jobs"]["production"]["steps"]
+    steps = release["jobs"]["gate"]["steps"]
     return next(s["run"] for s in steps if s.get("name", "").startswith("Quality gate"))
 
 
 def run_gate_step(repo: PipelineRepo, summary: Path) -> subprocess.CompletedProcess[str]:
     env = repo.env | {
         "ARTIFACT": ARTIFACT,
+        "VERSION": "v0.0.1",
         "RUN_URL": "https://ci.invalid/run/1",
         "GITHUB_STEP_SUMMARY": str(summary),
     }
@@ -96,6 +97,7 @@ def test_release_job_builds_stages_smokes_and_promotes_through_the_gate(release_
     summary = (tmp_path / "again.md").read_text()
     assert again.returncode == 0, again.stdout + again.stderr
     assert "**Gate: ✅ this model would be promoted.**" in summary
+    assert f"### Release gate for {ARTIFACT}@v0.0.1: ✅ passed" in summary
     assert "No parameter changed." in summary  # prod is this very version
 
 
@@ -107,4 +109,6 @@ def test_gate_step_refuses_a_candidate_over_a_fairness_limit(release_ready, tmp_
 
     assert first.returncode == 3, first.stdout + first.stderr
     assert "the gate would not promote head" in first.stderr
-    assert "**Gate: ❌ this model would not be promoted:**" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "**Gate: ❌ this model would not be promoted:**" in summary
+    assert f"### Release gate for {ARTIFACT}@v0.0.1: ❌ failed (exit 3)" in summary

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from underwrite.report.compare import MetricRow, _changed, data_version, nested
-from underwrite.report.figures import Panel, confusion_cells, draw, plot_rows
+from underwrite.report.figures import Panel, confusion_cells, draw, figure, plot_rows, y_limits
 from underwrite.report.lock import lock_drift
-from underwrite.report.markdown import _delta
+from underwrite.report.markdown import _delta, _param, _value
 from underwrite.report.repro_log import Outcome, parse
 from underwrite.report.sources import PlotSpec, ReportError, read_layout
 
@@ -163,7 +163,9 @@ def test_draw_writes_a_png_even_when_one_side_has_no_plot(tmp_path: Path) -> Non
         (MetricRow("roc_auc", 0.8, 0.85), "+0.0500"),
         (MetricRow("brier", 0.07, 0.06), "-0.0100"),
         (MetricRow("f1", 0.9, 0.9), "0"),
-        (MetricRow("f1", 0.9, 0.90000001), "0"),
+        (MetricRow("f1", 0.1 + 0.2, 0.3), "0"),  # floating-point rounding, not a change
+        (MetricRow("f1", 0.9, 0.90000001), "+0.000000010"),  # a real change stays visible
+        (MetricRow("gap", 0.00002, 0.00005), "+0.000030"),
         (MetricRow("f1", None, 0.9), "new"),
         (MetricRow("f1", 0.9, None), "removed"),
     ],
@@ -251,3 +253,52 @@ def test_layout_without_dvc_yaml_says_where_to_run(tmp_path: Path) -> None:
 )
 def test_a_stage_is_stale_when_more_than_files_are_missing(entries: list, stale: bool) -> None:
     assert _changed(entries) is stale
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(1e-05, "`1e-05`"), (0.0, "`0.0`"), (0.5, "`0.5`"), (200, "`200`"), ("lbfgs", "`lbfgs`")],
+)
+def test_parameters_are_shown_exactly_as_set(value: object, shown: str) -> None:
+    assert _param(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0.87963, "0.8796"), (2e-05, "2e-05"), (0.0, "0"), (0.00012346, "0.0001235"), (12, "12")],
+)
+def test_metric_values_keep_their_significant_digits(value: float, shown: str) -> None:
+    assert _value(value) == shown
+
+
+def test_confusion_cells_put_the_actual_class_in_rows_and_the_prediction_in_columns() -> None:
+    rows = [{"actual": "1", "predicted": "0"}] * 2 + [{"actual": "0", "predicted": "1"}]
+
+    assert confusion_cells(rows, "actual", "predicted") == (["0", "1"], [[0, 1], [2, 0]])
+
+
+def test_confusion_matrix_names_its_axes_and_classes() -> None:
+    spec = PlotSpec("c.json", x="actual", y="predicted", title="CM", template="confusion")
+    rows = [{"actual": "1", "predicted": "0"}, {"actual": "0", "predicted": "0"}]
+    ax = figure(spec, [Panel("base", rows), Panel("head", rows)]).axes[0]
+
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("actual class", "predicted class")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["denied", "approved"]
+
+
+def test_curves_of_base_and_head_share_one_pair_of_axes() -> None:
+    spec = PlotSpec("plots/precision_recall.json", x="recall", y="precision", title="PR")
+    base = [{"recall": 0.0, "precision": 1.0}, {"recall": 1.0, "precision": 0.90}]
+    head = [{"recall": 0.0, "precision": 1.0}, {"recall": 1.0, "precision": 0.93}]
+    fig = figure(spec, [Panel("base abc", base), Panel("head def", head)])
+
+    assert len(fig.axes) == 1
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["base abc", "head def"]
+    low, high = fig.axes[0].get_ylim()
+    assert 0.85 < low < 0.90 and high > 1.0  # the 0.90 vs 0.93 gap is not squeezed
+
+
+def test_roc_keeps_the_whole_unit_square() -> None:
+    spec = PlotSpec("plots/roc.json", x="fpr", y="tpr", title="ROC")
+
+    assert y_limits(spec, [Panel("head", [{"fpr": 0.5, "tpr": 0.9}])]) == (-0.02, 1.02)

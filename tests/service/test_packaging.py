@@ -14,7 +14,7 @@ from bentoml_support import REPO_ROOT
 
 from underwrite.release.bento import build_env
 
-EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes"]
+EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project"]
 
 
 def uv() -> str:
@@ -34,10 +34,16 @@ def test_requirements_txt_is_what_uv_lock_pins():
     ).stdout
     committed = (REPO_ROOT / "requirements.txt").read_text()
     assert pins(committed) == pins(exported), "requirements.txt is stale: run `make requirements`"
+    assert all("--hash=sha256:" in entry for entry in entries(committed))
+
+
+def entries(requirements: str) -> list[str]:
+    """Each requirement with its continuation lines (`pkg==1.0 \\` then `--hash=...`)."""
+    return [e for e in requirements.replace("\\\n", " ").splitlines() if "==" in e]
 
 
 def pins(requirements: str) -> list[str]:
-    return sorted(line for line in requirements.splitlines() if "==" in line)
+    return sorted(entries(requirements))
 
 
 @pytest.mark.integration
@@ -58,6 +64,7 @@ def test_bentoml_build_packs_the_service_its_model_and_locked_packages(model_tag
     assert (source / "underwrite" / "serving" / "service.py").is_file()
     assert sorted(p.name for p in source.iterdir()) == ["README.md", "bentofile.yaml", "underwrite"]
     requirements = (Path(bento.path) / "env" / "python" / "requirements.txt").read_text()
-    assert f"scikit-learn=={sklearn.__version__}" in requirements.splitlines()
+    pinned = {e.split()[0]: e for e in entries(requirements)}
+    assert "--hash=sha256:" in pinned[f"scikit-learn=={sklearn.__version__}"]
     threads = {e.name: e.value for e in bento.info.envs}
     assert threads["OMP_NUM_THREADS"] == threads["OPENBLAS_NUM_THREADS"] == "1"

@@ -1,7 +1,10 @@
-"""The plots of base and head side by side, as PNG files that CML can publish.
+"""The plots of base and head as PNG files: curves overlaid, confusion matrices side by side.
 
-Each data plot dvc.yaml declares (dvclive's JSON rows) becomes one image with two panels,
-drawn with matplotlib's object API (no pyplot state, no backend switch at import).
+Each data plot dvc.yaml declares (dvclive's JSON rows) becomes one image: the ROC,
+precision-recall and calibration curves of base and head on one pair of axes, so their
+difference is visible at a glance; the confusion matrices as two panels, rows the actual
+class and columns the predicted one, as scikit-learn draws them. Drawn with matplotlib's
+object API (no pyplot state, no backend switch at import).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from matplotlib.figure import Figure
 from underwrite.report.sources import PlotSpec
 
 DIAGONAL = {"roc", "calibration"}  # where y = x is the reference (chance, perfect calibration)
+# The label `approve` (schema.py): 1 an approved application, 0 a denied one.
+CLASS_NAMES = {"0": "denied", "1": "approved"}
+STYLES = ("-", "--")  # base solid, head dashed: apart in grey print too
 
 
 @dataclass(frozen=True)
@@ -37,20 +43,40 @@ def plot_rows(raw: bytes | None) -> list[dict] | None:
     return list(data)
 
 
-def _curve(ax: Axes, spec: PlotSpec, rows: list[dict]) -> None:
-    ax.plot([r[spec.x] for r in rows], [r[spec.y] for r in rows], marker=".", markersize=3)
+def y_limits(spec: PlotSpec, panels: list[Panel]) -> tuple[float, float]:
+    """0..1 where the diagonal is the reference; else from the lowest y drawn up to 1, so a
+    precision-recall difference of a few points is not squeezed into a sliver."""
+    values = [float(r[spec.y]) for p in panels for r in p.rows or []]
+    if spec.name in DIAGONAL or not values:
+        return -0.02, 1.02
+    low = min(min(values), 1.0)
+    pad = max((1.0 - low) * 0.05, 0.005)
+    return low - pad, 1.0 + pad
+
+
+def _curves(ax: Axes, spec: PlotSpec, panels: list[Panel]) -> None:
+    for panel, style in zip(panels, STYLES, strict=False):
+        if not panel.rows:
+            ax.plot([], [], linestyle=style, label=f"{panel.label}: no plot at this revision")
+            continue
+        xs, ys = [r[spec.x] for r in panel.rows], [r[spec.y] for r in panel.rows]
+        ax.plot(xs, ys, linestyle=style, marker=".", markersize=3, label=panel.label)
     if spec.name in DIAGONAL:
-        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set(xlabel=spec.x, ylabel=spec.y, xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=0.8)
+    ax.set(xlabel=spec.x, ylabel=spec.y, xlim=(-0.02, 1.02), ylim=y_limits(spec, panels))
+    ax.legend(loc="best", fontsize="small")
 
 
-def confusion_cells(rows: list[dict], x: str, y: str) -> tuple[list[str], list[list[int]]]:
-    """Labels and counts (row: y, column: x) from one row per application or per cell."""
+def confusion_cells(
+    rows: list[dict], actual: str, predicted: str
+) -> tuple[list[str], list[list[int]]]:
+    """Class labels and counts, row = actual class, column = predicted class (scikit-learn's
+    convention), from one row per application or one per cell (with `count`)."""
     counts: Counter = Counter()
     for r in rows:
-        counts[(str(r[x]), str(r[y]))] += int(r.get("count", 1))
+        counts[(str(r[actual]), str(r[predicted]))] += int(r.get("count", 1))
     labels = sorted({label for pair in counts for label in pair})
-    return labels, [[counts[(actual, predicted)] for actual in labels] for predicted in labels]
+    return labels, [[counts[(truth, guess)] for guess in labels] for truth in labels]
 
 
 def _confusion(ax: Axes, spec: PlotSpec, rows: list[dict]) -> None:
@@ -61,24 +87,34 @@ def _confusion(ax: Axes, spec: PlotSpec, rows: list[dict]) -> None:
         for j, count in enumerate(row):
             color = "white" if count > darkest / 2 else "black"
             ax.text(j, i, str(count), ha="center", va="center", color=color)
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel=spec.x, ylabel=spec.y)
-    ax.set_xticklabels(labels)
-    ax.set_yticklabels(labels)
+    names = [CLASS_NAMES.get(label, label) for label in labels]
+    ticks = range(len(labels))
+    ax.set(xticks=ticks, yticks=ticks, xlabel=f"{spec.y} class", ylabel=f"{spec.x} class")
+    ax.set_xticklabels(names)
+    ax.set_yticklabels(names)
+
+
+def figure(spec: PlotSpec, panels: list[Panel]) -> Figure:
+    """SPEC's plot of PANELS (base, head): curves on one pair of axes, confusion matrices
+    side by side."""
+    if not spec.template.startswith("confusion"):
+        fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+        _curves(fig.subplots(), spec, panels)
+    else:
+        fig = Figure(figsize=(4.5 * len(panels), 4), layout="constrained")
+        for ax, panel in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+            ax.set_title(panel.label)
+            if panel.rows:
+                _confusion(ax, spec, panel.rows)
+            else:
+                ax.text(0.5, 0.5, "no plot at this revision", ha="center", va="center")
+                ax.set_axis_off()
+    fig.suptitle(spec.title)
+    return fig
 
 
 def draw(spec: PlotSpec, panels: list[Panel], out: Path) -> Path:
-    """Write SPEC's plot for each of PANELS, side by side, to OUT (a .png)."""
-    fig = Figure(figsize=(4.5 * len(panels), 4), layout="constrained")
-    fig.suptitle(spec.title)
-    for ax, panel in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
-        ax.set_title(panel.label)
-        if not panel.rows:
-            ax.text(0.5, 0.5, "no plot at this revision", ha="center", va="center")
-            ax.set_axis_off()
-        elif spec.template.startswith("confusion"):
-            _confusion(ax, spec, panel.rows)
-        else:
-            _curve(ax, spec, panel.rows)
+    """Write SPEC's plot of PANELS to OUT (a .png)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    figure(spec, panels).savefig(out, dpi=90)
     return out

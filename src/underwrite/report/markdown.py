@@ -12,19 +12,35 @@ from underwrite.report.repro_log import Outcome
 TITLE = "## Model report"
 GATE_NOTE = (
     "The gate (`underwrite.gate`, limits in `params.yaml` → `gate`) judges head's metrics "
-    "against base's: in a pull request, the base branch's model stands in for production's."
+    "against base's, and base stands for production: in a pull request the base branch's "
+    "model stands in for production's; in a release, base is the version in production."
 )
+DECIMALS = 4  # metrics are rates in 0..1: four decimals tell 0.8796 from 0.8782
+NOISE = 1e-12  # relative: a difference this small is floating-point rounding, not a change
 
 
-def _value(value: Any) -> str:
+def _param(value: Any) -> str:
+    """A parameter exactly as it is set: 1e-05 stays 1e-05, never 0.0000."""
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"`{value!r}`"
     return f"`{json.dumps(value) if not isinstance(value, str) else value}`"
 
 
+def _value(value: Any) -> str:
+    """A metric: four decimals, or four significant digits below 0.001 (so 2e-05 is not 0)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"`{json.dumps(value) if not isinstance(value, str) else value}`"
+    if isinstance(value, int) or value == 0:
+        return str(int(value))
+    return f"{value:.{DECIMALS}f}" if abs(value) >= 1e-3 else f"{value:.4g}"
+
+
 def _delta(row: MetricRow) -> str:
+    """Head minus base, with as many decimals as its two leading significant digits need."""
     if row.base is None:
         return "new"
     if row.head is None:
@@ -32,7 +48,12 @@ def _delta(row: MetricRow) -> str:
     delta = row.delta
     if delta is None:
         return "—"
-    return "0" if round(delta, 4) == 0 else f"{delta:+.4f}"
+    scale = max(abs(row.base), abs(row.head), 1.0)
+    if abs(delta) <= NOISE * scale:
+        return "0"
+    exponent = int(f"{abs(delta):.1e}".split("e")[1])  # of the delta rounded to 2 digits
+    decimals = max(DECIMALS, 1 - exponent)
+    return f"{delta:+.{decimals}f}"
 
 
 def headline(report: Report) -> list[str]:
@@ -83,7 +104,7 @@ def params_section(report: Report) -> list[str]:
     if not report.params:
         return [*lines, "No parameter changed.", ""]
     lines += ["| parameter | base | head |", "|---|---|---|"]
-    lines += [f"| `{p.name}` | {_value(p.base)} | {_value(p.head)} |" for p in report.params]
+    lines += [f"| `{p.name}` | {_param(p.base)} | {_param(p.head)} |" for p in report.params]
     return [*lines, ""]
 
 
@@ -120,12 +141,14 @@ def other_metrics_section(report: Report) -> list[str]:
     for file in sorted({r.file for r in report.other_metrics}):
         rows = [r for r in report.other_metrics if r.file == file]
         changed = [r for r in rows if _delta(r) != "0"]
+        if not changed:  # a summary that opens onto nothing is noise
+            lines += [f"{file}: none of {len(rows)} changed.", ""]
+            continue
         lines += [f"<details><summary>{file}: {len(changed)} of {len(rows)} changed</summary>", ""]
-        if changed:
-            lines += ["| metric | base | head | change |", "|---|---:|---:|---:|"]
-            lines += [
-                f"| {r.name} | {_value(r.base)} | {_value(r.head)} | {_delta(r)} |" for r in changed
-            ]
+        lines += ["| metric | base | head | change |", "|---|---:|---:|---:|"]
+        lines += [
+            f"| {r.name} | {_value(r.base)} | {_value(r.head)} | {_delta(r)} |" for r in changed
+        ]
         lines += ["", "</details>", ""]
     return lines
 
@@ -136,7 +159,7 @@ def plots_section(report: Report, plots_url: str | None) -> list[str]:
         names = ", ".join([title for title, _ in report.figures] + ["fairness"])
         return [
             *lines,
-            f"Base and head side by side ({names}): [the report's artifact]({plots_url}).",
+            f"Base and head ({names}): [the report's artifact]({plots_url}).",
             "",
         ]
     lines += [f"![{title}]({path})" for title, path in report.figures]
@@ -178,9 +201,9 @@ def validation_section(report: Report) -> list[str]:
     state = "✅ passed" if result.passed else "❌ FAILED"
     lines.append(f"{state}: {result.rows} rows checked.")
     lines += [f"- {failure}" for failure in result.failures]
-    if result.markdown:
-        body = result.markdown.replace("\n# ", "\n#### ").replace("\n## ", "\n#### ")
-        body = body.removeprefix("# Data validation\n")
+    body = result.markdown.replace("\n# ", "\n#### ").replace("\n## ", "\n#### ")
+    body = body.removeprefix("# Data validation\n")
+    if body.strip():  # no <details> that opens onto nothing
         lines += ["", "<details><summary>validation report</summary>", "", body, "</details>"]
     return [*lines, ""]
 
