@@ -49,11 +49,7 @@ def release_ready(copy_repo: PipelineRepo, tmp_path: Path):
     set_params(
         copy_repo.root / "params.yaml",
         # the cycle, not the limit, is under test: leave the race TPR limit some room
-        {
-            "release.staging_port": staging,
-            "release.prod_port": prod,
-            "gate.fairness.race.tpr_gap": 0.3,
-        },
+        {"gate.fairness.race.tpr_gap": 0.3},
     )
     git(copy_repo.root, copy_repo.env, "commit", "-q", "-m", "release settings", "params.yaml")
     # the workflow runs on a registration: the tag loan-approval@v0.0.1 of this commit
@@ -61,7 +57,12 @@ def release_ready(copy_repo: PipelineRepo, tmp_path: Path):
     run([gto, "register", ARTIFACT, "HEAD", "--version", "v0.0.1"], copy_repo.root, copy_repo.env)
     (copy_repo.root / ".venv").symlink_to(Path(sys.executable).parent.parent)
     copy_repo.env.update(
-        {"BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
+        {
+            "BENTOML_HOME": str(tmp_path / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "True",
+            "UNDERWRITE_STAGING_PORT": str(staging),
+            "UNDERWRITE_PROD_PORT": str(prod),
+        }
     )
     yield copy_repo
     underwrite = [

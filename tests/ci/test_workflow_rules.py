@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from underwrite.console import ExitCode
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 EVERY = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
@@ -215,7 +217,12 @@ def loop_step() -> str:
 
 @pytest.mark.parametrize(
     ("exit_code", "allow", "passes"),
-    [(0, "false", True), (2, "false", False), (2, "true", True), (3, "true", False)],
+    [
+        (ExitCode.OK, "false", True),
+        (ExitCode.CANNOT_TELL, "false", False),
+        (ExitCode.CANNOT_TELL, "true", True),
+        (ExitCode.ERROR, "true", False),
+    ],
 )
 def test_drift_step_fails_on_cannot_tell_unless_a_first_run_allows_it(
     tmp_path: Path, exit_code: int, allow: str, passes: bool
