@@ -6,6 +6,8 @@ service feeds it the same raw fields and nothing else re-implements a transforma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
@@ -16,8 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from underwrite.params import MitigationParams, TrainParams
-from underwrite.schema import Kind, feature_columns, names
+from underwrite.params import FeatureParams, MitigationParams, TrainParams
+from underwrite.schema import Column, Kind, model_columns, names
 
 ORDERED = "ordered"  # the preprocessor's block of columns with a monotone direction
 LINEAR = "logistic_regression"  # the estimator that needs imputed, scaled inputs
@@ -114,12 +116,12 @@ def _constraints_by_position(estimator, X):
     return estimator
 
 
-def monotone_constraints() -> dict[str, int]:
+def monotone_constraints(columns: Sequence[Column]) -> dict[str, int]:
     """The schema's monotone directions, keyed by the preprocessor's output column names."""
-    return {f"{ORDERED}__{c.name}": c.monotone for c in feature_columns() if c.monotone}
+    return {f"{ORDERED}__{c.name}": c.monotone for c in columns if c.monotone}
 
 
-def preprocessor(include_protected: bool, trees: bool) -> Pipeline:
+def preprocessor(every: Sequence[Column], trees: bool) -> Pipeline:
     """Raw fields to model inputs; columns with a monotone direction enter as ordered numbers.
 
     Trees take the numbers as they are: histogram gradient boosting learns where missing
@@ -127,7 +129,6 @@ def preprocessor(include_protected: bool, trees: bool) -> Pipeline:
     scaling, for a fraction of the time). A linear model gets medians for missing values,
     missing-value indicators and standardised numbers.
     """
-    every = feature_columns(include_protected)
     ordered = [c for c in every if c.monotone]
     columns = [c for c in every if not c.monotone]
     sentinels = {c.name: c.sentinels for c in every if c.sentinels}
@@ -186,33 +187,43 @@ def named(encode: ColumnTransformer) -> ColumnTransformer:
     return encode
 
 
-def estimator(params: TrainParams):
+def estimator(params: TrainParams, columns: Sequence[Column]):
     if params.estimator == LINEAR:
         return LogisticRegression(
             **params.logistic_regression.model_dump(), random_state=params.seed
         )
     return HistGradientBoostingClassifier(
         **params.hist_gradient_boosting.model_dump(),
-        monotonic_cst=monotone_constraints(),
+        monotonic_cst=monotone_constraints(columns),
         early_stopping=False,
         random_state=params.seed,
     )
 
 
-def classifier(params: TrainParams):
-    base = estimator(params)
+def classifier(params: TrainParams, columns: Sequence[Column]):
+    base = estimator(params, columns)
     mitigation: MitigationParams = params.mitigation
     if mitigation.method == "none":
         return base
     return FairnessConstrained(base, mitigation.constraint, mitigation.eps, mitigation.max_iter)
 
 
-def build_pipeline(params: TrainParams, include_protected: bool) -> Pipeline:
-    """Preprocessing of raw application fields followed by the estimator from params."""
+def build_pipeline(params: TrainParams, features: FeatureParams | bool) -> Pipeline:
+    """Preprocessing of raw application fields followed by the estimator from params.
+
+    FEATURES: the features params, or just include_protected (every feature then).
+    """
+    if isinstance(features, bool):
+        features = FeatureParams(include_protected=features)
+    return pipeline_on(params, model_columns(features.include_protected, features.drop))
+
+
+def pipeline_on(params: TrainParams, columns: Sequence[Column]) -> Pipeline:
+    """The Pipeline over exactly COLUMNS (a measurement of what one column adds uses this)."""
     return Pipeline(
         [
-            ("preprocess", preprocessor(include_protected, params.estimator != LINEAR)),
-            ("classifier", classifier(params)),
+            ("preprocess", preprocessor(columns, params.estimator != LINEAR)),
+            ("classifier", classifier(params, columns)),
         ]
     )
 

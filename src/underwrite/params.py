@@ -51,7 +51,14 @@ class PrepareParams(Strict):
 
 
 class FeatureParams(Strict):
-    include_protected: bool = False
+    include_protected: bool = Field(
+        False,
+        description="a study only: also train on the columns the fair-lending policy keeps "
+        "out (protected attributes, their proxies, underwriting judgements)",
+    )
+    drop: tuple[str, ...] = Field(
+        (), description="features left out of this model (e.g. the strongest proxies for race)"
+    )
 
 
 class LogisticRegressionParams(Strict):

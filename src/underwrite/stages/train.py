@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def train(frame: pd.DataFrame, params: Params) -> Pipeline:
-    pipeline = build_pipeline(params.train, params.features.include_protected)
+    pipeline = build_pipeline(params.train, params.features)
     features = frame.drop(columns=[LABEL])
     pipeline.fit(
         features, frame[LABEL].astype(int), **fit_kwargs(params.train, protected_groups(frame))
