@@ -125,8 +125,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("gdlin", E, BIN, "credit history meets guidelines", sentinels=(666,), why=_JUDGED),
     Column("lines", F, NUM, "number of credit lines on reports", "lines", 0, 500,
            sentinels=(999999.375,), why="depth of the credit file"),
-    Column("mortg", F, CAT, "credit history on mortgage payments (1 best .. 4 worst)",
-           categories=(1, 2, 3, 4), monotone=-1, why="credit history from the credit reports"),
+    # 1 is "no mortgage history" (mortno), 2 "no late payments" (mortperf): ranking 1 first
+    # never penalises a first-time buyer against a perfect payer (approved 93% and 86%).
+    Column("mortg", F, CAT, "mortgage payment history (1 none, 2 no late payments, 3 one or "
+           "two late, 4 more than two late)", categories=(1, 2, 3, 4), monotone=-1,
+           why="credit history from the credit reports"),
     Column("cons", F, CAT, "credit history on consumer payments (1 best .. 6 worst)",
            categories=(1, 2, 3, 4, 5, 6), monotone=-1,
            why="credit history from the credit reports"),
@@ -176,7 +179,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("approve", L, BIN, "application approved (action 1 or 2)",
            why="the historical underwriter's decision, not repayment"),
     Column("mortno", F, BIN, "no mortgage payment history", why="credit history"),
-    Column("mortperf", F, BIN, "no late mortgage payments", monotone=1, why="credit history"),
+    Column("mortperf", F, BIN, "no late mortgage payments", why="credit history"),
     Column("mortlat1", F, BIN, "one or two late mortgage payments", monotone=-1,
            why="credit history"),
     Column("mortlat2", F, BIN, "more than two late mortgage payments", monotone=-1,
