@@ -48,9 +48,9 @@ def override(key: str, value) -> str:
     return f"{key}={value}"
 
 
-def dvc(*args: str, repo: Path) -> str:
+def dvc(*args: str, repo: Path, check: bool = True) -> str:
     done = subprocess.run(["dvc", *args], cwd=repo, capture_output=True, text=True)
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         raise StageError(f"dvc {' '.join(args)} failed:\n{done.stderr or done.stdout}")
     return done.stdout
 
@@ -70,7 +70,8 @@ def run_experiments(params: LdaParams, repo: Path) -> dict[str, str]:
         sets = [arg for key, value in changes.items() for arg in ("-S", override(key, value))]
         dvc("exp", "run", "--queue", "-n", PREFIX + name, *sets, repo=repo)
         log.info("queued %s%s %s", PREFIX, name, " ".join(sets[1::2]))
-    dvc("exp", "run", "--run-all", "-j", "1", repo=repo)
+    # a failed experiment is named below, with the command that shows its log
+    log.info(dvc("exp", "run", "--run-all", "-j", "1", repo=repo, check=False))
     return {name: experiment_commit(PREFIX + name, repo) for name in params.alternatives}
 
 
