@@ -137,10 +137,6 @@ def main() -> None:
     print(codes(pd.read_parquet(args.raw)))
 
 
-if __name__ == "__main__":
-    main()
-
-
 def judgement_gap(frame: pd.DataFrame, name: str) -> str:
     """How much more often non-white applicants got an adverse judgement (NAME = 0 for gdlin,
     1 for unver) than the policy's features predict for them (out of fold)."""
@@ -158,3 +154,7 @@ def judgement_gap(frame: pd.DataFrame, name: str) -> str:
         f"- `{name}` = 1 observed minus predicted from the policy's features: "
         f"{excess['non-white']:+.3f} for non-white, {excess['white']:+.3f} for white applicants"
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -92,7 +92,7 @@ def test_model_columns_drop_leaves_the_named_features_out():
 
 
 def test_model_columns_refuses_to_drop_a_column_the_model_does_not_use():
-    with pytest.raises(ValueError, match="features.drop names black, nosuch.*drop only columns"):
+    with pytest.raises(ValueError, match=r"features\.drop names black, nosuch.*drop only columns"):
         model_columns(include_protected=False, drop=["black", "nosuch", "hrat"])
 
 
