@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from underwrite.inference_log import input_fields
 from underwrite.io import read_source
 from underwrite.model import SignConstrainedLogisticRegression, build_pipeline
 from underwrite.params import PACKAGED_SOURCE, load_params
-from underwrite.schema import LABEL, Column, Kind, model_columns
+from underwrite.schema import COLUMNS, LABEL, Column, Kind, Role, feature_columns, model_columns
 from underwrite.stages.prepare import clean, split
 
 PARAMS = load_params()
@@ -95,3 +96,22 @@ def test_sign_constrained_regression_holds_a_sign_the_data_would_flip():
     assert free.coef_[0][1] < 0  # unconstrained, the twin takes a negative weight
     assert held.coef_[0][1] == 0 and held.coef_[0][0] > 0
     assert np.allclose(held.predict_proba(X).sum(axis=1), 1)
+
+
+@pytest.mark.parametrize(
+    "column", [c for c in feature_columns(include_protected=True) if c.role is not Role.FEATURE],
+    ids=lambda c: c.name,
+)  # fmt: skip
+def test_policy_excluded_field_never_changes_a_held_out_probability(model, splits, column):
+    people = splits[1].drop(columns=[LABEL])
+    before = model.predict_proba(people)[:, 1]
+
+    for value in {*column.allowed_values, *column.sentinels} or {0.0, 7.0}:
+        after = model.predict_proba(people.assign(**{column.name: value}))[:, 1]
+        np.testing.assert_array_equal(after, before, err_msg=f"{column.name} = {value}")
+
+
+def test_inference_log_records_every_policy_excluded_field():
+    recorded = set(input_fields())
+    excluded = {c.name for c in COLUMNS if c.role in (Role.PROTECTED, Role.EXCLUDED)}
+    assert excluded <= recorded
