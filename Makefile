@@ -125,6 +125,14 @@ report: setup ## Reproduce, then write reports/pr/report.md: what changed agains
 	$(RUN) underwrite report --base $(BASE) --out $(REPORT_DIR) \
 		--repro-log $(REPORT_DIR)/repro.log $(REPORT_ARGS) && exit $$status
 
+# Less discriminatory alternatives (docs/fair-lending.md): one DVC experiment per alternative
+# declared in params.yaml (lda), then the frontier of ROC AUC against the race gap.
+.PHONY: lda
+
+lda: setup ## Search less discriminatory alternatives (dvc exp queue); frontier in reports/lda
+	$(RUN) dvc repro
+	$(RUN) python -m underwrite.lda --out reports/lda
+
 # Serving (docs/serving.md): the current model behind the HTTP API on localhost:$(SERVE_PORT).
 .PHONY: serve requirements
 

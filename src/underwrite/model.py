@@ -6,18 +6,19 @@ service feeds it the same raw fields and nothing else re-implements a transforma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from underwrite.params import MitigationParams, TrainParams
-from underwrite.schema import Kind, feature_columns, names
+from underwrite.params import FeatureParams, MitigationParams, TrainParams
+from underwrite.schema import Column, Kind, model_columns, names
 
 ORDERED = "ordered"  # the preprocessor's block of columns with a monotone direction
 LINEAR = "logistic_regression"  # the estimator that needs imputed, scaled inputs
@@ -116,6 +117,78 @@ class FairnessConstrained(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+class SignConstrainedLogisticRegression(ClassifierMixin, BaseEstimator):
+    """L2-penalised logistic regression whose coefficients keep the schema's directions.
+
+    scikit-learn's LogisticRegression has no bounds, and collinear inputs (appinc and
+    atotinc, cons and chist) flip signs: a higher income would then lower approval. This
+    minimises the same objective (C times the log-loss sum plus half the squared
+    coefficients) with L-BFGS-B under a bound per coefficient: >= 0 where ``monotonic_cst``
+    says +1, <= 0 where it says -1. ``monotonic_cst``: by name (a dict) or by position.
+    """
+
+    def __init__(self, monotonic_cst=None, C: float = 1.0, max_iter: int = 1000,
+                 class_weight=None, random_state=None):  # fmt: skip
+        self.monotonic_cst = monotonic_cst
+        self.C = C
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.random_state = random_state  # unused: the fit is deterministic
+
+    def _signs(self, X) -> np.ndarray:
+        cst = self.monotonic_cst
+        if cst is None:
+            return np.zeros(X.shape[1])
+        if isinstance(cst, dict):
+            return np.array([cst.get(name, 0) for name in X.columns], dtype=float)
+        return np.asarray(cst, dtype=float)
+
+    def fit(self, X, y, sample_weight=None):
+        from scipy.optimize import minimize
+        from scipy.special import expit
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        signs = self._signs(X)
+        values, y = np.asarray(X, dtype="float64"), np.asarray(y, dtype="float64")
+        weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        if self.class_weight is not None:
+            weight = weight * compute_sample_weight(self.class_weight, y)
+
+        def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+            z = values @ w[:-1] + w[-1]
+            loss = self.C * np.sum(weight * (np.logaddexp(0, z) - y * z))
+            residual = self.C * weight * (expit(z) - y)
+            grad = np.append(values.T @ residual + w[:-1], residual.sum())
+            return loss + 0.5 * w[:-1] @ w[:-1], grad
+
+        bounds = [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in signs]
+        start = np.zeros(values.shape[1] + 1)
+        found = minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[*bounds, (None, None)],
+            options={"maxiter": self.max_iter},
+        )
+        self.coef_, self.intercept_ = found.x[None, :-1], found.x[-1:]
+        self.classes_ = np.array([0, 1])
+        self.n_iter_ = np.array([found.nit])
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        return np.asarray(X, dtype="float64") @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        from scipy.special import expit
+
+        approve = expit(self.decision_function(X))
+        return np.column_stack([1 - approve, approve])
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) >= 0).astype(int)]
+
+
 def _constraints_by_position(estimator, X):
     """fairlearn hands the estimator unnamed columns: map name-keyed constraints to positions."""
     constraints = getattr(estimator, "monotonic_cst", None)
@@ -124,12 +197,12 @@ def _constraints_by_position(estimator, X):
     return estimator
 
 
-def monotone_constraints() -> dict[str, int]:
+def monotone_constraints(columns: Sequence[Column]) -> dict[str, int]:
     """The schema's monotone directions, keyed by the preprocessor's output column names."""
-    return {f"{ORDERED}__{c.name}": c.monotone for c in feature_columns() if c.monotone}
+    return {f"{ORDERED}__{c.name}": c.monotone for c in columns if c.monotone}
 
 
-def preprocessor(include_protected: bool, trees: bool) -> Pipeline:
+def preprocessor(every: Sequence[Column], trees: bool) -> Pipeline:
     """Raw fields to model inputs; columns with a monotone direction enter as ordered numbers.
 
     Trees take the numbers as they are: histogram gradient boosting learns where missing
@@ -137,7 +210,6 @@ def preprocessor(include_protected: bool, trees: bool) -> Pipeline:
     scaling, for a fraction of the time). A linear model gets medians for missing values,
     missing-value indicators and standardised numbers.
     """
-    every = feature_columns(include_protected)
     ordered = [c for c in every if c.monotone]
     columns = [c for c in every if not c.monotone]
     sentinels = {c.name: c.sentinels for c in every if c.sentinels}
@@ -196,33 +268,45 @@ def named(encode: ColumnTransformer) -> ColumnTransformer:
     return encode
 
 
-def estimator(params: TrainParams):
+def estimator(params: TrainParams, columns: Sequence[Column]):
     if params.estimator == LINEAR:
-        return LogisticRegression(
-            **params.logistic_regression.model_dump(), random_state=params.seed
+        return SignConstrainedLogisticRegression(
+            monotone_constraints(columns),
+            **params.logistic_regression.model_dump(),
+            random_state=params.seed,
         )
     return HistGradientBoostingClassifier(
         **params.hist_gradient_boosting.model_dump(),
-        monotonic_cst=monotone_constraints(),
+        monotonic_cst=monotone_constraints(columns),
         early_stopping=False,
         random_state=params.seed,
     )
 
 
-def classifier(params: TrainParams):
-    base = estimator(params)
+def classifier(params: TrainParams, columns: Sequence[Column]):
+    base = estimator(params, columns)
     mitigation: MitigationParams = params.mitigation
     if mitigation.method == "none":
         return base
     return FairnessConstrained(base, mitigation.constraint, mitigation.eps, mitigation.max_iter)
 
 
-def build_pipeline(params: TrainParams, include_protected: bool) -> Pipeline:
-    """Preprocessing of raw application fields followed by the estimator from params."""
+def build_pipeline(params: TrainParams, features: FeatureParams | bool) -> Pipeline:
+    """Preprocessing of raw application fields followed by the estimator from params.
+
+    FEATURES: the features params, or just include_protected (every feature then).
+    """
+    if isinstance(features, bool):
+        features = FeatureParams(include_protected=features)
+    return pipeline_on(params, model_columns(features.include_protected, features.drop))
+
+
+def pipeline_on(params: TrainParams, columns: Sequence[Column]) -> Pipeline:
+    """The Pipeline over exactly COLUMNS (a measurement of what one column adds uses this)."""
     return Pipeline(
         [
-            ("preprocess", preprocessor(include_protected, params.estimator != LINEAR)),
-            ("classifier", classifier(params)),
+            ("preprocess", preprocessor(columns, params.estimator != LINEAR)),
+            ("classifier", classifier(params, columns)),
         ]
     )
 

@@ -51,7 +51,21 @@ class PrepareParams(Strict):
 
 
 class FeatureParams(Strict):
-    include_protected: bool = False
+    include_protected: bool = Field(
+        False,
+        description="a study only: also train on the columns the fair-lending policy keeps "
+        "out (protected attributes, their proxies, underwriting judgements)",
+    )
+    drop: tuple[str, ...] = Field(
+        (), description="features left out of this model (e.g. the strongest proxies for race)"
+    )
+
+
+class ProxyParams(Strict):
+    """The proxy analysis (stage proxies): cross-validation on the training split."""
+
+    folds: int = Field(5, ge=2)
+    seed: int = 0
 
 
 class LogisticRegressionParams(Strict):
@@ -181,15 +195,47 @@ class DriftParams(Strict):
     shifts: ShiftParams = ShiftParams()
 
 
+ParamValue = str | int | float | bool | tuple[str, ...]
+
+
+class BootstrapParams(Strict):
+    resamples: int = Field(1000, ge=10)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    seed: int = 0
+
+
+class LdaParams(Strict):
+    """The less-discriminatory-alternatives search (`make lda`): one experiment each."""
+
+    # name -> the params it sets on top of params.yaml (dvc exp run -S key=value)
+    alternatives: dict[str, dict[str, ParamValue]] = {"baseline": {}}
+    baseline: str = "baseline"
+    auc_margin: float = Field(
+        0.01, ge=0, description="how far below the baseline's ROC AUC still counts as not worse"
+    )
+    bootstrap: BootstrapParams = BootstrapParams()
+
+    @model_validator(mode="after")
+    def _baseline_declared(self) -> LdaParams:
+        if self.baseline not in self.alternatives:
+            raise ValueError(
+                f"lda.baseline {self.baseline!r} is not one of lda.alternatives "
+                f"({', '.join(self.alternatives)}); declare it there (with no changes: {{}})"
+            )
+        return self
+
+
 class Params(Strict):
     data: DataParams = DataParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     prepare: PrepareParams = PrepareParams()
     features: FeatureParams = FeatureParams()
+    proxies: ProxyParams = ProxyParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     gate: GateParams = GateParams()
     drift: DriftParams = DriftParams()
+    lda: LdaParams = LdaParams()
 
 
 class ParamsError(ValueError):

@@ -9,7 +9,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from underwrite.schema import COLUMNS, LABEL, Column, Role, columns_with
+from underwrite.schema import COLUMNS, LABEL, Column, feature_columns
 
 EXAMPLES = 5
 
@@ -131,10 +131,11 @@ def folded_auc(values: np.ndarray, positive: np.ndarray) -> float | None:
 
 
 def single_feature_auc(frame: pd.DataFrame) -> dict[str, float]:
-    """How well each feature alone separates the label (ROC AUC folded to >= 0.5)."""
+    """How well each column a model may use (a study's too) alone separates the label (ROC AUC
+    folded to >= 0.5)."""
     label = frame[LABEL]
     scores = {}
-    for column in columns_with([Role.FEATURE, Role.PROTECTED]):
+    for column in feature_columns(include_protected=True):
         values = pd.to_numeric(frame[column.name], errors="coerce")
         known = (values.notna() & label.notna()).to_numpy()
         auc = folded_auc(values.to_numpy()[known], label.to_numpy()[known] == 1)

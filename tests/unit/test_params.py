@@ -63,6 +63,8 @@ def test_load_params_reads_the_values_written(tmp_path):
         ('features:\n  include_protected: "yes"\n', r"features\.include_protected: .*boolean"),
         ("prepare:\n  seed: 2026-01-01\n", r"not plain YAML data"),
         ("train: [\n", r"not valid YAML"),
+        ("lda:\n  alternatives: {a: {}}\n", r"lda: .*baseline 'baseline' is not one of"),
+        ("features:\n  drop: hrat\n", r"features\.drop: Input should be a valid array"),
     ],
     ids=[
         "unknown-key",
@@ -80,6 +82,8 @@ def test_load_params_reads_the_values_written(tmp_path):
         "quoted-bool",
         "yaml-date",
         "malformed-yaml",
+        "lda-baseline-undeclared",
+        "drop-not-a-list",
     ],
 )
 def test_load_params_bad_file_fails_naming_the_key(tmp_path, text, message):

@@ -119,11 +119,23 @@ def test_sentinels_are_counted_not_failed(clean_frame):
     clean_frame.loc[[1, 2], "term"] = 999999.375
     clean_frame.loc[3, "review"] = 999
     clean_frame.loc[4, "gdlin"] = 666
+    clean_frame.loc[[5, 6, 7], "appinc"] = 666
+    clean_frame.loc[8, "liq"] = 1_000_000
 
     result = check(clean_frame)
 
     assert result.passed, [f.message() for f in result.failures]
-    assert result.sentinels == {"gdlin": 1, "lines": 0, "term": 2, "review": 1}
+    expected = {"appinc": 3, "liq": 1, "gdlin": 1, "lines": 0, "term": 2, "review": 1}
+    assert result.sentinels == expected
+
+
+@pytest.mark.parametrize("code", [2, 5, 10])
+def test_employment_code_outside_the_sources_codes_fails(clean_frame, code):
+    clean_frame.loc[0, "emp"] = code
+
+    (failure,) = check(clean_frame).failures
+
+    assert failure.column == "emp" and "must be one of 0, 1, 6, 9" in failure.rule
 
 
 def test_missing_values_in_nullable_columns_are_counted_not_failed(clean_frame):

@@ -14,13 +14,16 @@ from underwrite.io import read_table
 from underwrite.model import build_pipeline, fit_kwargs
 from underwrite.params import Params, load_params
 from underwrite.schema import LABEL, protected_groups
-from underwrite.stages import run_stage
+from underwrite.stages import StageError, run_stage
 
 log = logging.getLogger(__name__)
 
 
 def train(frame: pd.DataFrame, params: Params) -> Pipeline:
-    pipeline = build_pipeline(params.train, params.features.include_protected)
+    try:
+        pipeline = build_pipeline(params.train, params.features)
+    except ValueError as err:  # features.drop names a column the model does not use
+        raise StageError(str(err)) from None
     features = frame.drop(columns=[LABEL])
     pipeline.fit(
         features, frame[LABEL].astype(int), **fit_kwargs(params.train, protected_groups(frame))
