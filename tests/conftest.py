@@ -19,6 +19,7 @@ from bentoml_support import (  # noqa: F401
     service_module,
     tiny_repo,
 )
+from repo_support import TrainedTemplate, train_template
 
 from underwrite.storage.emulator import AZURITE, Emulator, free_loopback_port, is_loopback
 
@@ -28,6 +29,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--smoke-url", default=None, help="service URL; default: serve a test model")
     group.addoption("--smoke-model", default=None, help="model.joblib the service serves")
     group.addoption("--smoke-p95-ms", type=float, default=500.0, help="latency budget, p95 ms")
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory) -> TrainedTemplate:
+    """The suite's one `dvc repro` from scratch (integration, CI and drift tests copy it)."""
+    return train_template(tmp_path_factory.mktemp("trained") / "repo")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,47 @@ def set_params(params_path: Path, changes: Mapping[str, Any]) -> None:
             raise KeyError(f"{params_path} has no key '{dotted}'; set only keys it has")
         section[leaf] = value
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@dataclass(frozen=True)
+class TrainedTemplate:
+    """The project in a fresh git repository: a scaffold commit (no outputs, no dvc.lock, as a
+    first pull request's base sees it), then one `dvc repro` from scratch, committed."""
+
+    path: Path
+    scaffold: str
+    trained: str
+
+    def copy(self, dest: Path) -> Path:
+        """A byte-for-byte copy at DEST: git history, outputs and .dvc/cache included."""
+        shutil.copytree(self.path, dest, symlinks=True, ignore=ignore_dvc_tmp)
+        return dest
+
+
+def ignore_dvc_tmp(folder: str, names: list[str]) -> list[str]:
+    # .dvc/tmp holds locks and process state of the source's own dvc runs
+    return ["tmp"] if Path(folder).name == ".dvc" else []
+
+
+def train_template(dest: Path, timeout: float = 900.0) -> TrainedTemplate:
+    """Build the shared trained template at DEST (the suite's one full `dvc repro`)."""
+    copy_project(REPO_ROOT, dest, skip=generated_files(REPO_ROOT))
+    env = isolated_env(dest, dest.parent / "home")
+
+    def run(*command: str) -> str:
+        done = subprocess.run(
+            command, cwd=dest, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout.strip()
+
+    def commit(message: str) -> str:
+        run("git", "add", "-A")
+        run("git", "commit", "-q", "--allow-empty", "-m", message)
+        return run("git", "rev-parse", "HEAD")
+
+    run("git", "init", "-q", "-b", "main")
+    scaffold = commit("scaffold: the project's files, no pipeline outputs")
+    run(str(VENV_BIN / "dvc"), "repro")
+    return TrainedTemplate(dest, scaffold, commit("dvc repro"))

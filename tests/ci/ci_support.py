@@ -20,12 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from repo_support import copy_project, isolated_env, set_params
+from repo_support import TrainedTemplate, isolated_env, set_params
 
 TIMEOUT = 600
 CHANGED_PARAMS = {"train.estimator": "logistic_regression", "train.logistic_regression.C": 0.5}
-# What the scaffold commit leaves out: everything `dvc repro` writes and commits.
-GENERATED = ("dvc.lock", "reports/evaluate", "reports/validation")
 
 
 @dataclass(frozen=True)
@@ -74,17 +72,15 @@ def commit_all(repo: Path, env: dict[str, str], message: str) -> str:
 
 @pytest.fixture(scope="session")
 def pipeline_repo(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    trained_template: TrainedTemplate, tmp_path_factory: pytest.TempPathFactory
 ) -> PipelineRepo:
-    """The shared copy with its three commits; tests must not change it (use copy_repo)."""
+    """The shared copy with its three commits; tests must not change it (use copy_repo).
+
+    The scaffold and trained commits are the session's trained template's, copied."""
     scratch = tmp_path_factory.mktemp("pipeline")
-    root = scratch / "repo"
-    copy_project(request.config.rootpath, root, skip=GENERATED)
+    root = trained_template.copy(scratch / "repo")
     env = isolated_env(root, scratch)
-    git(root, env, "init", "-q", "-b", "main")
-    scaffold = commit_all(root, env, "scaffold: no dvc.lock, no metrics yet")
-    dvc(root, env, "repro")
-    trained = commit_all(root, env, "trained with params.yaml as it is")
+    scaffold, trained = trained_template.scaffold, trained_template.trained
     set_params(root / "params.yaml", CHANGED_PARAMS)
     log = scratch / "repro.log"
     log.write_text(dvc(root, env, "repro"))

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 import yaml
-from drift_support import World, commit, copy_repository, git, run_in, serve_in_thread
+from drift_support import World, git, run_in, serve_in_thread
 
 from underwrite.retrain import RetrainError
 from underwrite.retrain.github import GitHub, open_or_update_pr
@@ -121,13 +121,9 @@ def test_a_refused_github_call_says_what_github_said(github_api: str):
 
 
 @pytest.fixture(scope="module")
-def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_repo(trained_template, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project after `dvc repro` from scratch, committed."""
-    repo = copy_repository(tmp_path_factory.mktemp("loop") / "repo")
-    done = run_in(repo, "dvc", "repro")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    commit(repo, "dvc repro")
-    return repo
+    return trained_template.copy(tmp_path_factory.mktemp("loop") / "repo")
 
 
 @pytest.mark.integration

@@ -25,8 +25,10 @@ from repo_support import (
     GIT_TIMEOUT,
     REPO_ROOT,
     VENV_BIN,
+    TrainedTemplate,
     copy_project,
     generated_files,
+    ignore_dvc_tmp,
     isolated_env,
     pipeline_outputs,
     set_params,
@@ -128,7 +130,7 @@ class RepoCopy:
 
     def copy(self, dest: Path) -> RepoCopy:
         """A byte-for-byte copy (git history and .dvc/cache included) at DEST."""
-        shutil.copytree(self.path, dest, symlinks=True, ignore=_ignore_dvc_tmp)
+        shutil.copytree(self.path, dest, symlinks=True, ignore=ignore_dvc_tmp)
         return RepoCopy(dest, dest.parent / "home")
 
     def clone(self, dest: Path) -> RepoCopy:
@@ -184,18 +186,13 @@ def copy_repository(dest: Path, scratch: bool) -> RepoCopy:
     return repo
 
 
-def _ignore_dvc_tmp(folder: str, names: list[str]) -> list[str]:
-    # .dvc/tmp holds locks and process state of the source's own dvc runs
-    return ["tmp"] if Path(folder).name == ".dvc" else []
-
-
 @pytest.fixture(scope="session")
-def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> RepoCopy:
+def reproduced_template(
+    trained_template: TrainedTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> RepoCopy:
     """The repository after one `dvc repro` from scratch, committed; copy it, never change it."""
-    repo = copy_repository(tmp_path_factory.mktemp("template") / "repo", scratch=True)
-    repo.dvc("repro")
-    repo.commit("dvc repro")
-    return repo
+    dest = trained_template.copy(tmp_path_factory.mktemp("template") / "repo")
+    return RepoCopy(dest, dest.parent / "home")
 
 
 @pytest.fixture
