@@ -22,12 +22,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: the figure goes to a file
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import typer
-from sklearn.metrics import roc_auc_score
 
-from underwrite.fairness import gaps, group_table
+from underwrite.judgement.bootstrap import judge, paired
+from underwrite.judgement.statistics import AIR
 from underwrite.params import LdaParams, load_params
 from underwrite.schema import LABEL, protected_groups
 from underwrite.stages import StageError, run_stage
@@ -37,6 +36,7 @@ log = logging.getLogger(__name__)
 PREFIX = "lda-"  # experiment names: lda-<alternative>
 MODEL = "models/model.joblib"
 REFERENCE = "white"  # the adverse impact ratio's reference group
+GAP = "approval_rate_gap"
 
 
 def override(key: str, value) -> str:
@@ -95,81 +95,55 @@ def load_model(commit: str, repo: Path):
         return joblib.load(handle)
 
 
-def disparity(y: np.ndarray, approved: np.ndarray, race: pd.Series) -> dict[str, float]:
-    """The race approval-rate gap and adverse impact ratio, as the evaluate stage defines them
-    (underwrite.fairness), plus each group's ratio to the reference group's approval rate."""
-    table = group_table(pd.Series(y), approved, race)
-    rates = table["approval_rate"]
-    air = {f"air_{g}": round(float(rates[g] / rates[REFERENCE]), 6) for g in rates.index}
-    return {**gaps(table), **air}
-
-
-def paired_bootstrap(
-    y: np.ndarray, scores: dict[str, np.ndarray], race: np.ndarray, threshold: float,
-    resamples: int, seed: int,
-) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
-    """ROC AUC and race approval-rate gap of every alternative on the same seeded resamples
-    of the test applications (paired), one value per resample.
-
-    The one place intervals are computed: a shared bootstrap module can replace this function.
-    """
-    rng = np.random.default_rng(seed)
-    known = race != "unknown"
-    groups = [race == g for g in np.unique(race[known])]
-    draws = {name: {"roc_auc": [], "approval_rate_gap": []} for name in scores}
-    for _ in range(resamples):
-        rows = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[rows])) < 2:
-            continue
-        for name, proba in scores.items():
-            approved = proba[rows] >= threshold
-            rates = [approved[g[rows]].mean() for g in groups if g[rows].any()]
-            draws[name]["roc_auc"].append(roc_auc_score(y[rows], proba[rows]))
-            draws[name]["approval_rate_gap"].append(max(rates) - min(rates))
-    return {n: {m: np.asarray(v) for m, v in d.items()} for n, d in draws.items()}
-
-
-def interval(values: np.ndarray, confidence: float) -> list[float]:
-    tail = (1 - confidence) / 2
-    return [round(float(v), 4) for v in np.quantile(values, [tail, 1 - tail])]
-
-
 def frontier(
     test: pd.DataFrame, models: dict, params: LdaParams, threshold: float
 ) -> dict[str, dict]:
-    """Per alternative: ROC AUC and disparity on the test split, their intervals, the paired
-    differences from the baseline, and the verdict."""
+    """Per alternative: ROC AUC and disparity on the test split with their intervals, the
+    paired differences from the baseline, and the verdict. Every interval comes from the
+    evaluation's own bootstrap (underwrite.judgement), never a second way of computing one."""
     y = test[LABEL].astype(int).to_numpy()
-    race = protected_groups(test)["race"]
+    groups = protected_groups(test)
     applications = test.drop(columns=[LABEL])
     scores = {name: model.predict_proba(applications)[:, 1] for name, model in models.items()}
-    draws = paired_bootstrap(
-        y, scores, race.to_numpy(), threshold, params.bootstrap.resamples, params.bootstrap.seed
-    )
-    base = draws[params.baseline]
-    confidence = params.bootstrap.confidence
+    declared = {"race": REFERENCE}
+    base = scores[params.baseline]
     rows = {}
     for name, proba in scores.items():
-        auc_change = draws[name]["roc_auc"] - base["roc_auc"]
-        gap_change = draws[name]["approval_rate_gap"] - base["approval_rate_gap"]
-        auc_ci, gap_ci = interval(auc_change, confidence), interval(gap_change, confidence)
-        less_disparate = gap_ci[1] < 0
-        not_worse = auc_ci[0] >= -params.auc_margin
-        rows[name] = {
-            "changes": params.alternatives[name],
-            "roc_auc": round(float(roc_auc_score(y, proba)), 6),
-            "roc_auc_interval": interval(draws[name]["roc_auc"], confidence),
-            **disparity(y, (proba >= threshold).astype(int), race),
-            "approval_rate_gap_interval": interval(draws[name]["approval_rate_gap"], confidence),
-            "roc_auc_change_interval": auc_ci,
-            "approval_rate_gap_change_interval": gap_ci,
-            "less_disparate": bool(less_disparate and name != params.baseline),
-            "not_worse": bool(not_worse),
-            "less_discriminatory_alternative": bool(
-                less_disparate and not_worse and name != params.baseline
-            ),
-        }
+        own = judge(y, proba, threshold, groups, params.bootstrap, declared).estimates
+        versus = paired(y, proba, base, threshold, groups, params.bootstrap, declared)
+        rows[name] = row(name, own, versus.differences, params)
     return rows
+
+
+def row(name: str, own: dict, versus: dict, params: LdaParams) -> dict:
+    """One alternative's line of the frontier: estimates, changes and the verdict."""
+    auc, gap = own["roc_auc"], own[f"race.{GAP}"]
+    auc_change, gap_change = versus["roc_auc"], versus[f"race.{GAP}"]
+    less_disparate = gap_change.ci_high < 0 and name != params.baseline
+    not_worse = auc_change.ci_low >= -params.auc_margin
+    air = {
+        f"air_{group}": round(own[key].value, 6)
+        for key in own
+        if key.startswith("race.groups.") and key.endswith(f".{AIR}")
+        for group in [key.split(".")[2]]
+    }
+    return {
+        "changes": params.alternatives[name],
+        "roc_auc": round(auc.value, 6),
+        "roc_auc_interval": _bounds(auc),
+        GAP: round(gap.value, 6),
+        "approval_rate_gap_interval": _bounds(gap),
+        **air,
+        "roc_auc_change_interval": _bounds(auc_change),
+        "approval_rate_gap_change_interval": _bounds(gap_change),
+        "less_disparate": bool(less_disparate),
+        "not_worse": bool(not_worse),
+        "less_discriminatory_alternative": bool(less_disparate and not_worse),
+    }
+
+
+def _bounds(estimate) -> list[float]:
+    return [round(float(estimate.ci_low), 4), round(float(estimate.ci_high), 4)]
 
 
 def markdown(rows: dict[str, dict], params: LdaParams) -> str:
@@ -177,8 +151,9 @@ def markdown(rows: dict[str, dict], params: LdaParams) -> str:
     lines = [
         "# Less discriminatory alternatives: accuracy against disparity",
         "",
-        f"Test split; intervals: {b.confidence:.0%} percentile, paired bootstrap of the test "
-        f"applications ({b.resamples} resamples, seed {b.seed}). Baseline: `{params.baseline}`. "
+        f"Holdout; intervals: {b.confidence:.0%} percentile bootstrap stratified by label, "
+        f"paired across alternatives ({b.resamples} resamples, seed {b.seed}). "
+        f"Baseline: `{params.baseline}`. "
         f"**LDA**: approval-rate gap below the baseline's and ROC AUC no more than "
         f"{params.auc_margin} below it, both with that confidence. Re-measure: `make lda`.",
         "",

@@ -198,12 +198,6 @@ class DriftParams(Strict):
 ParamValue = str | int | float | bool | tuple[str, ...]
 
 
-class BootstrapParams(Strict):
-    resamples: int = Field(1000, ge=10)
-    confidence: float = Field(0.95, gt=0, lt=1)
-    seed: int = 0
-
-
 class LdaParams(Strict):
     """The less-discriminatory-alternatives search (`make lda`): one experiment each."""
 

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from underwrite.fairness import gaps, group_table
-from underwrite.lda import disparity, frontier, interval, override, paired_bootstrap
+from underwrite.lda import frontier, override
 from underwrite.params import LdaParams
+from underwrite.schema import protected_groups
 
 
 class Fixed:
@@ -45,20 +46,21 @@ def scores_for(test: pd.DataFrame, race_penalty: float, noise: float, seed: int)
     return np.clip(signal - race_penalty * (test["white"].to_numpy() == 0), 0.001, 0.999)
 
 
-def test_paired_bootstrap_is_seeded_and_its_gap_matches_the_fairness_module(test_split):
-    y = test_split["approve"].to_numpy().astype(int)
-    race = np.where(
-        test_split["white"] == 1, "white", np.where(test_split["black"] == 1, "black", "hispanic")
-    )
-    proba = scores_for(test_split, 0.2, 0.2, 0)
+def test_frontier_intervals_are_the_evaluations_and_seeded(test_split):
+    params = LdaParams(alternatives={"baseline": {}}, bootstrap={"resamples": 200, "seed": 1})
+    models = {"baseline": Fixed(scores_for(test_split, 0.2, 0.2, 0))}
 
-    first = paired_bootstrap(y, {"a": proba}, race, 0.5, resamples=30, seed=1)
-    again = paired_bootstrap(y, {"a": proba}, race, 0.5, resamples=30, seed=1)
-    whole = gaps(group_table(pd.Series(y), (proba >= 0.5).astype(int), pd.Series(race)))
+    first = frontier(test_split, models, params, threshold=0.5)["baseline"]
+    again = frontier(test_split, models, params, threshold=0.5)["baseline"]
+    proba = models["baseline"].scores
+    race = protected_groups(test_split)["race"]
+    whole = gaps(group_table(test_split["approve"], (proba >= 0.5).astype(int), race))
 
-    np.testing.assert_array_equal(first["a"]["roc_auc"], again["a"]["roc_auc"])
-    low, high = interval(first["a"]["approval_rate_gap"], 0.95)
-    assert low <= whole["approval_rate_gap"] <= high
+    assert first == again
+    low, high = first["approval_rate_gap_interval"]
+    assert first["approval_rate_gap"] == pytest.approx(whole["approval_rate_gap"], abs=1e-6)
+    assert low <= first["approval_rate_gap"] <= high
+    assert first["roc_auc_change_interval"] == [0.0, 0.0]  # the baseline against itself
 
 
 def test_frontier_marks_an_equally_accurate_fairer_model_as_lda(test_split):
@@ -81,12 +83,12 @@ def test_frontier_marks_an_equally_accurate_fairer_model_as_lda(test_split):
     assert rows["fairer"]["approval_rate_gap"] < rows["baseline"]["approval_rate_gap"]
 
 
-def test_disparity_gives_each_groups_ratio_to_white_applicants():
-    y = np.array([1, 1, 1, 1, 1, 1])
-    approved = np.array([1, 1, 1, 0, 1, 0])
-    race = pd.Series(["white", "white", "black", "black", "hispanic", "hispanic"])
-
-    result = disparity(y, approved, race)
-
-    assert result["air_black"] == 0.5 and result["air_white"] == 1.0
-    assert result["approval_rate_gap"] == 0.5
+def test_frontier_gives_each_groups_ratio_to_white_applicants(test_split):
+    params = LdaParams(alternatives={"baseline": {}}, bootstrap={"resamples": 50, "seed": 0})
+    proba = scores_for(test_split, 0.3, 0.1, 0)
+    row = frontier(test_split, {"baseline": Fixed(proba)}, params, threshold=0.5)["baseline"]
+    rates = group_table(
+        test_split["approve"], (proba >= 0.5).astype(int), protected_groups(test_split)["race"]
+    )["approval_rate"]
+    assert row["air_white"] == 1.0
+    assert row["air_black"] == pytest.approx(rates["black"] / rates["white"], abs=1e-6)
