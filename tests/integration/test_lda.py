@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import RepoCopy, run_group
+from integration_support import RepoCopy, run_group
 from repo_support import VENV_BIN
 
 pytestmark = pytest.mark.integration

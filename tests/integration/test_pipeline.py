@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 if TYPE_CHECKING:
-    from conftest import DvcRun, RepoCopy
+    from integration_support import DvcRun, RepoCopy
 
 MAX_DEPTH = "train.hist_gradient_boosting.max_depth"
 CHANGED_DEPTH = 2

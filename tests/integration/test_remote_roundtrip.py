@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import RepoCopy
+    from integration_support import RepoCopy
 
     from underwrite.storage.emulator import Emulator
 
