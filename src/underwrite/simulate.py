@@ -178,9 +178,10 @@ def check_fresh(folder: Path | None, labels_out: Path | None, append: bool) -> N
     """Without ``append``, refuse to add to an existing log or to replace a labels file."""
     if append:
         return
-    if folder is not None and contract.log_files(folder):
+    existing = contract.log_files(folder) if folder is not None else []
+    if existing:
         raise SimulationError(
-            f"log folder {folder} already holds {len(contract.log_files(folder))} log files; "
+            f"log folder {folder} already holds {len(existing)} log files; "
             "pass --append to add to it, or remove it (or choose another folder) to start fresh"
         )
     if labels_out is not None and labels_out.exists():
