@@ -49,19 +49,17 @@ def _save(key: str, value) -> None:
 
 def _world():
     """Params, the held-out pool, the model path and the reference profile (as the stage)."""
-    import joblib
-
     from underwrite.drift.profile import build_profile
     from underwrite.inference_log import input_fields
     from underwrite.io import read_table
     from underwrite.params import load_params
-    from underwrite.schema import LABEL
+    from underwrite.stages.profile import held_out_scores
 
     params = load_params(ROOT / "params.yaml")
     train = read_table(ROOT / "data/processed/train.parquet")
     pool = read_table(ROOT / "data/processed/test.parquet")
     model_path = ROOT / "models/model.joblib"
-    scores = joblib.load(model_path).predict_proba(train.drop(columns=[LABEL]))[:, 1]
+    scores = held_out_scores(train, params)
     profile = build_profile(train, input_fields(), params.drift, scores, params.evaluate.threshold)
     WORK.mkdir(parents=True, exist_ok=True)
     profile.save(PROFILE)
@@ -476,7 +474,19 @@ def power(trials: int, jobs: int) -> None:
 def _power_rows() -> list[dict]:
     if not POWER.exists():
         return []
-    return [json.loads(line) for line in POWER.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in POWER.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a run stopped while writing its last line: that trial reruns
+            continue
+    trials = {}
+    for row in rows:
+        trials.setdefault(row["trial"], []).append(row)
+    if not trials:
+        return []
+    complete = max(len(t) for t in trials.values())  # rows of a trial that finished
+    return [r for t in trials.values() if len(t) == complete for r in t]
 
 
 def _rate(alarms: int, n: int) -> str:
