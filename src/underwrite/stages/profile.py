@@ -4,10 +4,10 @@ The profile is a DVC output of the same run that trained the model, so the refer
 drift monitoring compares the inference log with always matches the model being served.
 
 The prediction reference is out-of-fold: each training row is scored by a copy of the
-Pipeline (built from the same params) that did not see it. A model scores its own
-training rows more confidently than new applications (approval 0.911 against 0.888 held
-out), so in-sample scores would start every clean window part of the way into the
-approval-rate threshold.
+Pipeline (built from the same params) that did not see it, as the log's applications are
+scored by a model that never saw them. Scores of a model on its own training rows can be
+more confident than on new applications, which would bias the reference the approval rate
+and the score distribution are compared with.
 """
 
 from __future__ import annotations
