@@ -4,6 +4,8 @@
     uv run python benchmarks/drift.py speed      # `underwrite drift`, cold and warm cache
     uv run python benchmarks/drift.py compare    # rates and time against Evidently
     uv run python benchmarks/drift.py table      # the Markdown for docs/benchmarks.md
+    uv run python benchmarks/drift.py power      # false alarms and power over fresh re-splits
+    uv run python benchmarks/drift.py power-table  # their Markdown for docs/benchmarks.md
 
 Needs `dvc repro` outputs (data/processed, models/model.joblib). Evidently (0.7.23) does not
 import under pandas 3, which this project locks, so ``compare`` runs it in its own venv
@@ -47,19 +49,17 @@ def _save(key: str, value) -> None:
 
 def _world():
     """Params, the held-out pool, the model path and the reference profile (as the stage)."""
-    import joblib
-
     from underwrite.drift.profile import build_profile
     from underwrite.inference_log import input_fields
     from underwrite.io import read_table
     from underwrite.params import load_params
-    from underwrite.schema import LABEL
+    from underwrite.stages.profile import held_out_scores
 
     params = load_params(ROOT / "params.yaml")
     train = read_table(ROOT / "data/processed/train.parquet")
     pool = read_table(ROOT / "data/processed/test.parquet")
     model_path = ROOT / "models/model.joblib"
-    scores = joblib.load(model_path).predict_proba(train.drop(columns=[LABEL]))[:, 1]
+    scores = held_out_scores(train, params)
     profile = build_profile(train, input_fields(), params.drift, scores, params.evaluate.threshold)
     WORK.mkdir(parents=True, exist_ok=True)
     profile.save(PROFILE)
@@ -351,11 +351,194 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def _power_world():
+    """The cleaned data set and params, once per process (the power workers)."""
+    from underwrite.io import read_source
+    from underwrite.params import PACKAGED_SOURCE, load_params
+    from underwrite.stages.prepare import clean
+
+    return load_params(ROOT / "params.yaml"), clean(read_source(PACKAGED_SOURCE))
+
+
+# Shift sizes from small to large: the income factor; the share of rows with the mix's value
+# (self-employed: 12.9% of applications), a new category's share, an empty field's share.
+LEVELS = {
+    "none": (None,),
+    "income_inflation": (1.02, 1.05, 1.10, 1.15, 1.2, 1.3),
+    "applicant_mix": (0.15, 0.18, 0.20, 0.25, 0.30),
+    "new_category": (0.005, 0.01, 0.015, 0.02, 0.03),
+    "missing_surge": (0.02, 0.04, 0.06, 0.08, 0.10),
+}
+POWER = WORK / "power.jsonl"
+
+
+def _sized(shifts, shift: str, level: float | None):
+    """drift.shifts with one shift's size set to ``level``."""
+    if level is None:
+        return shifts
+    key = "factor" if shift == "income_inflation" else "share"
+    return shifts.model_copy(update={shift: getattr(shifts, shift).model_copy(update={key: level})})
+
+
+def power_trial(trial: int) -> list[dict]:
+    """One independent re-split: split, fit, profile, then one window per shift and size.
+
+    The split is seeded with ``trial``; the model is the pipeline's (train stage), the
+    reference profile the profile stage's (out-of-fold scores); every window comes from
+    this re-split's own held-out part, so no two trials share a model, a reference or a
+    window. The unshifted window is also checked against an in-sample score reference.
+    """
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+    from underwrite.drift.simulate import sample, score
+
+    from underwrite.drift.check import check_frame
+    from underwrite.drift.profile import build_profile
+    from underwrite.inference_log import input_fields
+    from underwrite.schema import LABEL
+    from underwrite.stages.prepare import split
+    from underwrite.stages.profile import held_out_scores
+    from underwrite.stages.train import train
+
+    params, data = _WORLD
+    drift, threshold = params.drift, params.evaluate.threshold
+    with threadpool_limits(1):
+        fit, holdout = split(data, params.prepare.model_copy(update={"seed": trial}))
+        model = train(fit, params)
+        profiles = {
+            "out_of_fold": build_profile(
+                fit, input_fields(), drift, held_out_scores(fit, params), threshold
+            ),
+            "in_sample": build_profile(
+                fit, input_fields(), drift,
+                model.predict_proba(fit.drop(columns=[LABEL]))[:, 1], threshold,
+            ),
+        }  # fmt: skip
+        rows = []
+        for number, (shift, level) in enumerate(
+            (s, level) for s, levels in LEVELS.items() for level in levels
+        ):
+            rng = np.random.default_rng([trial, number])
+            window = sample(
+                holdout, drift.window_rows, shift, _sized(drift.shifts, shift, level), rng
+            )
+            window = score(window.reset_index(drop=True), model, threshold)
+            for reference in ("out_of_fold", "in_sample") if shift == "none" else ("out_of_fold",):
+                result = check_frame(profiles[reference], window, drift)
+                rows.append(_trial_row(trial, shift, level, reference, result))
+    return rows
+
+
+def _trial_row(trial: int, shift: str, level, reference: str, result) -> dict:
+    prediction = result.prediction
+    return {
+        "trial": trial, "shift": shift, "level": level, "reference": reference,
+        "alarm": bool(result.drifted),
+        "features": [f.name for f in result.drifted_features],
+        "protected": [f.name for f in result.protected_drift],
+        "prediction": prediction.reasons if prediction else [],
+        "approval_change": (
+            prediction.approval_rate_current - prediction.approval_rate_reference
+            if prediction else None
+        ),
+    }  # fmt: skip
+
+
+_WORLD = None
+
+
+def _init_power_worker() -> None:
+    global _WORLD
+    _WORLD = _power_world()
+
+
+def power(trials: int, jobs: int) -> None:
+    """``trials`` re-splits (resumable: trials already in power.jsonl are skipped)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    done = {r["trial"] for r in _power_rows()}
+    todo = [t for t in range(trials) if t not in done]
+    with (
+        ProcessPoolExecutor(jobs, initializer=_init_power_worker) as pool,
+        POWER.open("a") as out,
+    ):
+        for rows in tqdm(pool.map(power_trial, todo), total=len(todo), desc="re-splits"):
+            out.write("".join(json.dumps(r) + "\n" for r in rows))
+            out.flush()
+    print(power_table())
+
+
+def _power_rows() -> list[dict]:
+    if not POWER.exists():
+        return []
+    rows = []
+    for line in POWER.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a run stopped while writing its last line: that trial reruns
+            continue
+    trials = {}
+    for row in rows:
+        trials.setdefault(row["trial"], []).append(row)
+    if not trials:
+        return []
+    complete = max(len(t) for t in trials.values())  # rows of a trial that finished
+    return [r for t in trials.values() if len(t) == complete for r in t]
+
+
+def _rate(alarms: int, n: int) -> str:
+    """The rate with its 95% Clopper-Pearson (exact binomial) interval."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(alarms, n).proportion_ci(0.95, method="exact")
+    return f"{alarms}/{n} = {alarms / n:.1%} [{ci.low:.1%}, {ci.high:.1%}]"
+
+
+def power_table() -> str:
+    """docs/benchmarks.md's false-alarm and power tables, from power.jsonl."""
+    import pandas as pd
+
+    rows = pd.DataFrame(_power_rows())
+    clean = rows[rows["shift"] == "none"]
+    lines = [
+        f"{rows['trial'].nunique()} re-splits. Alarm rate, 95% Clopper-Pearson interval.",
+        "",
+        "| unshifted window against | false alarms | of which features / predictions only "
+        "| approval rate, window - reference: mean (sd) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for reference, group in clean.groupby("reference", sort=False):
+        alarms, features = int(group["alarm"].sum()), int(group["features"].map(bool).sum())
+        change = group["approval_change"]
+        lines.append(
+            f"| {reference.replace('_', '-')} scores | {_rate(alarms, len(group))} "
+            f"| {features} / {alarms - features} "
+            f"| {change.mean():+.3f} ({change.std():.3f}) |"
+        )
+    lines += ["", "| shift | size | alarm rate [95% CI] |", "| --- | --- | --- |"]
+    shifted = rows[(rows["shift"] != "none") & (rows["reference"] == "out_of_fold")]
+    for (shift, level), group in shifted.groupby(["shift", "level"], sort=False):
+        lines.append(f"| {shift} | {level:g} | {_rate(int(group['alarm'].sum()), len(group))} |")
+    lines += ["", "| shift | smallest size detected in >= 95% of re-splits |", "| --- | --- |"]
+    for shift, group in shifted.groupby("shift", sort=False):
+        rates = group.groupby("level")["alarm"].mean()
+        found = rates[rates >= 0.95]
+        lines.append(f"| {shift} | {f'{found.index.min():g}' if len(found) else 'none tried'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "command", choices=["generate", "speed", "compare", "table", "evidently-worker"]
-    )
+        "command",
+        choices=["generate", "speed", "compare", "table", "power", "power-table",
+                 "evidently-worker"],
+    )  # fmt: skip
+    parser.add_argument("--trials", type=int, default=400, help="power: independent re-splits")
+    parser.add_argument("--jobs", type=int, default=2, help="power: worker processes")
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--samples", type=int, default=200, help="windows per shift (ours)")
     parser.add_argument("--evidently-samples", type=int, default=20, help="windows per shift")
@@ -365,6 +548,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "evidently-worker":
         evidently_worker(args)
+        return
+    if args.command in ("power", "power-table"):
+        if args.command == "power":
+            power(args.trials, args.jobs)
+        else:
+            print(power_table())
         return
     from threadpoolctl import threadpool_limits
 

@@ -30,6 +30,7 @@ from underwrite.model import build_pipeline
 from underwrite.params import PACKAGED_SOURCE, Params, load_params
 from underwrite.schema import LABEL
 from underwrite.stages.prepare import clean, split
+from underwrite.stages.profile import held_out_scores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 END = datetime(2026, 3, 1, tzinfo=UTC)  # logs written by tests end here (--end)
@@ -88,10 +89,10 @@ def build_world() -> World:
     train, test = split(clean(read_source(PACKAGED_SOURCE)), params.prepare)
     model = build_pipeline(params.train, params.features.include_protected)
     model.fit(train.drop(columns=[LABEL]), train[LABEL].astype(int))
-    probabilities = model.predict_proba(train.drop(columns=[LABEL]))[:, 1]
     profile = build_profile(
-        train, input_fields(), params.drift, probabilities, params.evaluate.threshold
-    )
+        train, input_fields(), params.drift, held_out_scores(train, params),
+        params.evaluate.threshold,
+    )  # fmt: skip
     return World(params, train, test.reset_index(drop=True), model, profile, MemoScorer(model))
 
 

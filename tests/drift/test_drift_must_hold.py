@@ -1,9 +1,12 @@
-"""The issue's must-hold rates, on 200 seeded windows per case of drift.window_rows rows.
+"""The alarm rule's must-hold rates, on 200 seeded windows per case of drift.window_rows rows.
 
-Windows are held-out applications replayed by the simulator (each once per window, so a
-window is a fresh sample of the population, like a week of real traffic), shifted by the
-sizes in params.yaml (drift.shifts), scored by the model, and checked in memory with the
-same function the command uses on the log.
+Windows are held-out applications replayed by the simulator (each at most once per
+window), shifted by the sizes in params.yaml (drift.shifts), scored by the model, and
+checked in memory with the same function the command uses on the log. All windows come
+from the same 498 held-out rows (two windows share about 80% of them) and one model and
+reference, so these counts check the rule; they are not error rates. The false-alarm rate
+and the power over independent re-splits are measured by `benchmarks/drift.py power`
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from drift_support import World, run_cli, serve_in_thread
 
 from underwrite.drift.logparse import required_fields
 from underwrite.drift.simulate import SHIFTS, SimulationError, sample, shifted_columns
+from underwrite.inference_log import SYNTHETIC_HEADER
 from underwrite.params import ShiftParams
 
 
@@ -85,16 +86,67 @@ def test_simulate_writes_the_log_contract_and_labels(world: World, tmp_path: Pat
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert sorted(labels["request_id"]) == sorted(r["request_id"] for r in records)
     assert set(labels["approve"]) <= {0, 1}
+    assert not any(r["synthetic"] for r in records)  # stands in for real traffic
+
+
+def simulate_into(tmp_path: Path, world: World, seed: int, *extra: str):
+    data, model = tmp_path / "test.parquet", tmp_path / "model.joblib"
+    if not data.exists():
+        world.pool.to_parquet(data)
+        joblib.dump(world.model, model)
+    return run_cli(
+        "simulate", "--rows", "120", "--seed", str(seed), "--to-log", str(tmp_path / "log"),
+        "--labels-out", str(tmp_path / "labels.csv"), "--data", str(data), "--model", str(model),
+        *extra,
+    )  # fmt: skip
+
+
+def logged_ids(folder: Path) -> list[str]:
+    return [
+        json.loads(line)["request_id"]
+        for path in sorted(folder.glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def test_simulate_refuses_to_add_to_an_existing_log_without_append(world: World, tmp_path):
+    assert simulate_into(tmp_path, world, 1).returncode == 0
+    before = (tmp_path / "labels.csv").read_text()
+    again = simulate_into(tmp_path, world, 2)
+    assert again.returncode == 3
+    assert "already holds" in again.stderr and "pass --append" in again.stderr
+    assert len(logged_ids(tmp_path / "log")) == 120
+    assert (tmp_path / "labels.csv").read_text() == before
+
+
+def test_simulate_refuses_to_replace_a_labels_file_without_append(world: World, tmp_path):
+    (tmp_path / "labels.csv").write_text("request_id,approve\nkept,1\n")
+    done = simulate_into(tmp_path, world, 1)
+    assert done.returncode == 3
+    assert "labels.csv exists; pass --append" in done.stderr
+    assert (tmp_path / "labels.csv").read_text() == "request_id,approve\nkept,1\n"
+
+
+def test_simulate_append_adds_to_the_log_and_the_labels(world: World, tmp_path):
+    assert simulate_into(tmp_path, world, 1).returncode == 0
+    done = simulate_into(tmp_path, world, 2, "--append")
+    assert done.returncode == 0, done.stderr
+    ids = logged_ids(tmp_path / "log")
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert len(ids) == 240 and len(set(ids)) == 240
+    assert sorted(labels["request_id"]) == sorted(ids)
 
 
 class FakeService(BaseHTTPRequestHandler):
     """A served model on loopback: /predict_batch answers like the service, 422 on prop 4."""
 
     received: ClassVar[list] = []
+    headers_seen: ClassVar[list] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         FakeService.received.append((self.path, body))
+        FakeService.headers_seen.append(dict(self.headers))
         if any(a["prop"] == 4 for a in body):
             self._send(422, {"error": "prop: must be one of 1, 2, 3"})
             return
@@ -119,6 +171,7 @@ class FakeService(BaseHTTPRequestHandler):
 @pytest.fixture
 def service() -> Iterator[str]:
     FakeService.received = []
+    FakeService.headers_seen = []
     with serve_in_thread(FakeService) as url:
         yield url
 
@@ -137,6 +190,8 @@ def test_simulate_posts_typed_batches_and_counts_refusals(world, service, tmp_pa
     assert 0 < refused < 300 and refused % 50 == 0  # whole batches with a new category
     assert len(labels) == 300 - refused
     assert labels["request_id"].str.startswith("r").all()
+    # synthetic traffic: the service logs it as such, and drift leaves it out
+    assert all(h.get(SYNTHETIC_HEADER) == "1" for h in FakeService.headers_seen)
 
 
 def test_simulate_names_an_unreachable_service(world, tmp_path):

@@ -13,7 +13,7 @@ from drift_support import World
 from underwrite.drift.check import check_frame
 from underwrite.drift.profile import Profile, build_profile, quantile_edges
 from underwrite.drift.report import markdown, result_dict
-from underwrite.drift.stats import divergences, holm
+from underwrite.drift.stats import chi_squared, divergences, holm
 from underwrite.drift.window import WindowSummary
 from underwrite.params import DriftParams
 
@@ -160,3 +160,41 @@ def test_report_ranks_the_shifted_feature_first_and_explains_it(world: World):
     table = [line for line in text.splitlines() if line.startswith("| **")]
     assert table[0].startswith("| **prop**")
     assert "unseen in training (4)" in table[0]
+
+
+def test_chi_squared_on_a_two_by_two_table_is_pearsons_without_yates():
+    reference, current = np.array([800.0, 200.0]), np.array([70.0, 30.0])
+    table = np.vstack([reference, current])
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+    pearson = float(((table - expected) ** 2 / expected).sum())  # no continuity correction
+    statistic, p_value = chi_squared(reference, current)
+    assert statistic == pytest.approx(pearson)
+    assert p_value == pytest.approx(math.erfc(math.sqrt(pearson / 2)))  # chi2, 1 dof
+
+
+def protected_shift(world: World, seed: int, shift: str = "none") -> pd.DataFrame:
+    """A window where 40% of applicants are black (about 10% in training)."""
+    frame = world.window(shift, seed)
+    hit = np.random.default_rng(seed).random(len(frame)) < 0.4
+    frame.loc[hit, ["black", "white", "hispan"]] = [1.0, 0.0, 0.0]
+    return frame
+
+
+def test_drift_in_a_protected_attribute_is_reported_but_not_an_alarm(world: World):
+    from underwrite.drift.check import verdict
+
+    result = world.check(protected_shift(world, seed=2))
+    assert "black" in [f.name for f in result.protected_drift]
+    assert not result.drifted, [f.name for f in result.drifted_features]
+    outcome, message = verdict([result], world.params.drift)
+    assert int(outcome) == 0
+    assert "protected attributes drifted (reported, not an alarm): black" in message
+    assert "do not on their own raise the alarm" in markdown_of(result, world)
+    assert "black" in result_dict_of(result)["windows"][0]["protected_drift"]
+
+
+def test_protected_drift_beside_a_real_shift_still_alarms_on_the_real_one(world: World):
+    result = world.check(protected_shift(world, seed=3, shift="new_category"))
+    assert result.drifted
+    assert [f.name for f in result.drifted_features] == ["prop"]
+    assert "black" in [f.name for f in result.protected_drift]

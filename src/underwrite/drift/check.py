@@ -55,7 +55,13 @@ class WindowResult:
 
     @property
     def drifted_features(self) -> list[FeatureResult]:
-        return [f for f in self.features if f.drifted]
+        """Drifted features that count towards the alarm (protected attributes do not)."""
+        return [f for f in self.features if f.drifted and not f.protected]
+
+    @property
+    def protected_drift(self) -> list[FeatureResult]:
+        """Drifted protected attributes: reported, but never an alarm (or a retrain) alone."""
+        return [f for f in self.features if f.drifted and f.protected]
 
     @property
     def drifted(self) -> bool:
@@ -102,7 +108,7 @@ def verdict(windows: list[WindowResult], params: DriftParams) -> tuple[Verdict, 
             f"{params.min_rows} are needed (drift.min_rows)"
         )
     if not newest.drifted:
-        return Verdict.NO_DRIFT, "no drift in the latest window"
+        return Verdict.NO_DRIFT, "no drift in the latest window" + _protected_note(newest)
     short = [w for w in windows[1:] if not w.enough]
     if short:
         return Verdict.CANNOT_TELL, (
@@ -115,7 +121,14 @@ def verdict(windows: list[WindowResult], params: DriftParams) -> tuple[Verdict, 
             "(drift.persistence)"
         )
     names = ", ".join(f.name for f in newest.drifted_features[:5]) or "predictions only"
-    return Verdict.DRIFT, f"drift: {len(newest.drifted_features)} features ({names})"
+    message = f"drift: {len(newest.drifted_features)} features ({names})"
+    return Verdict.DRIFT, message + _protected_note(newest)
+
+
+def _protected_note(window: WindowResult) -> str:
+    """Drift in a protected attribute is reported, never an alarm on its own (the policy)."""
+    names = ", ".join(f.name for f in window.protected_drift)
+    return f"; protected attributes drifted (reported, not an alarm): {names}" if names else ""
 
 
 def check_log(

@@ -92,11 +92,23 @@ def simulate(
         Path | None, typer.Option(help="write the true outcomes (CSV) keyed by request id")
     ] = None,
     days: Annotated[float, typer.Option(help="log mode: spread arrivals over days")] = 7.0,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="add to an existing log folder and labels file (without it, both must be new)",
+        ),
+    ] = False,
     data: Annotated[Path, typer.Option(help="held-out applications")] = paths.TEST_DATA,
     model: Annotated[Path, typer.Option(help="log mode: the model that scores")] = paths.MODEL,
     params: ParamsOption = paths.PARAMS,
 ) -> None:
-    """Replay held-out applications, optionally shifted, against a URL or into a log."""
+    """Replay held-out applications, optionally shifted, against a URL or into a log.
+
+    Log mode writes a fresh log: a folder that already holds log files, or an existing
+    labels file, is refused unless --append. Requests to a URL carry the synthetic-traffic
+    header, so the service's drift windows and retraining labels leave them out.
+    """
     from underwrite.drift import simulate as sim
     from underwrite.io import read_table
     from underwrite.params import load_params
@@ -107,6 +119,7 @@ def simulate(
     try:
         settings = load_params(params)
         sim.check_shift(shift, settings.drift.shifts)
+        sim.check_fresh(to_log, labels_out, append)
         pool = read_table(data)
         rows = rows or settings.drift.window_rows
         common = {"rows": rows, "shift": shift, "params": settings.drift.shifts, "seed": seed}
@@ -121,6 +134,5 @@ def simulate(
     except (*expected_errors(), OSError) as err:
         raise fail(err) from None
     if labels_out is not None:
-        labels_out.parent.mkdir(parents=True, exist_ok=True)
-        truth.to_csv(labels_out, index=False)
-        typer.echo(f"labels: {labels_out}")
+        sim.save_labels(truth, labels_out, append)
+        typer.echo(f"labels: {labels_out}{' (appended)' if append else ''}")

@@ -22,8 +22,10 @@ from underwrite.inference_log import (
     META_FIELDS,
     MODEL_MD5,
     MODEL_VERSION,
+    OPTIONAL_FIELDS,
     PROBABILITY,
     REQUEST_ID,
+    SYNTHETIC,
     TIMESTAMP,
     input_fields,
 )
@@ -39,7 +41,8 @@ class LogError(ValueError):
 
 def required_fields() -> list[str]:
     """Fields every record must carry: the metadata and every non-nullable input."""
-    return [*META_FIELDS, *(f for f in input_fields() if not BY_NAME[f].nullable)]
+    meta = [f for f in META_FIELDS if f not in OPTIONAL_FIELDS]
+    return [*meta, *(f for f in input_fields() if not BY_NAME[f].nullable)]
 
 
 def arrow_schema(approved: pa.DataType | None = None) -> pa.Schema:
@@ -48,6 +51,7 @@ def arrow_schema(approved: pa.DataType | None = None) -> pa.Schema:
     fields.append(pa.field(TIMESTAMP, TIMESTAMP_TYPE))
     fields.append(pa.field(PROBABILITY, pa.float64()))
     fields.append(pa.field(APPROVED, approved or pa.bool_()))
+    fields.append(pa.field(SYNTHETIC, pa.bool_()))  # null in records written before it
     fields.extend(pa.field(name, pa.float64()) for name in input_fields())
     return pa.schema(fields)
 
@@ -126,6 +130,11 @@ def _locate(data: bytes, path: str, lines_before: int, arrow_message: str) -> st
             value = record.get(name)
             if value is not None and (isinstance(value, bool | str) or not _is_number(value)):
                 return f"{path}, line {number}: field {name!r} is {value!r}; it must be a number"
+        if not isinstance(record.get(SYNTHETIC, False), bool | None):
+            return (
+                f"{path}, line {number}: field {SYNTHETIC!r} is {record[SYNTHETIC]!r}; it must "
+                "be true or false"
+            )
         try:
             datetime.fromisoformat(str(record.get(TIMESTAMP)))
         except ValueError:

@@ -6,7 +6,9 @@ local cache; a later check parses only what was appended since. Files are conver
 thread per core, and a file's records are read while later files are still converted.
 Reads take only the needed columns and skip the parts outside the window (Parquet
 statistics on the timestamp). A final line without its newline is left for the next read:
-the service may be writing it.
+the service may be writing it. Synthetic records (requests that carried the synthetic-traffic
+header: smoke suites, load tests, the simulator over HTTP) are left out unless asked for, so
+neither a drift window nor the retraining labels ever see them.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from underwrite.drift.logparse import TIMESTAMP_TYPE, LogError, parse_jsonl
-from underwrite.inference_log import REQUEST_ID, TIMESTAMP
+from underwrite.inference_log import REQUEST_ID, SYNTHETIC, TIMESTAMP
 from underwrite.io import AZURE_SCHEME, azure_storage_options
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,7 @@ CHUNK_BYTES = 16 << 20  # per converting thread: bounds memory (larger chunks pa
 CONVERTERS = os.cpu_count() or 1  # files converted at once
 BATCH_ROWS = 65_536
 DAY_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+CACHE_FORMAT = 2  # parts written by an older reader (without the synthetic flag) are redone
 
 
 @dataclass(frozen=True)
@@ -86,17 +92,23 @@ def may_hold(file: LogFile, start: datetime, end: datetime) -> bool:
 
 
 def read_window(
-    source: str, start: datetime, end: datetime, columns: list[str], cache: Path
+    source: str,
+    start: datetime,
+    end: datetime,
+    columns: list[str],
+    cache: Path,
+    synthetic: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """Records with start <= timestamp < end, as batches holding only ``columns``.
 
     One row group at a time, so memory stays near one part whatever the window's size;
     row groups whose timestamps lie outside the window are skipped unread. A file's
     batches come as soon as it is converted, while later files are still being parsed.
+    Synthetic records are left out unless ``synthetic`` is true.
     """
     fs, root = filesystem(source)
     files = [f for f in list_files(fs, root) if may_hold(f, start, end)]
-    wanted = list(dict.fromkeys([*columns, TIMESTAMP]))
+    wanted = list(dict.fromkeys([*columns, TIMESTAMP, SYNTHETIC]))
     for parts in converted(fs, files, cache):
         for part in parts:
             parquet = pq.ParquetFile(part)
@@ -106,7 +118,25 @@ def read_window(
                     table = parquet.read_row_group(group, columns=wanted)
                     if where is Overlap.PART:
                         table = table.filter(_inside(table.column(TIMESTAMP), start, end))
+                    if not synthetic:
+                        table = table.filter(real_traffic(table.column(SYNTHETIC)))
                     yield from table.select(columns).to_batches(max_chunksize=BATCH_ROWS)
+
+
+def real_traffic(flags: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A mask of the records people sent: not flagged synthetic (null counts as real)."""
+    return pc.invert(pc.fill_null(flags, False))
+
+
+def without_synthetic(records: pd.DataFrame) -> pd.DataFrame:
+    """Log records (e.g. ``inference_log.read_local``) without the synthetic ones.
+
+    For any reader of the log that does not go through ``read_window`` (which leaves them
+    out already): the retraining labels are joined only to records people sent.
+    """
+    if SYNTHETIC not in records:
+        return records
+    return records[~records[SYNTHETIC].fillna(False).astype(bool)]
 
 
 class Overlap(Enum):
@@ -182,8 +212,14 @@ def cached_parts(fs: Any, file: LogFile, cache: Path) -> list[Path]:
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
     head = _head_digest(fs, file)
-    if manifest is None or manifest["head"] != head or manifest["bytes"] > file.size:
+    if (
+        manifest is None
+        or manifest.get("format") != CACHE_FORMAT
+        or manifest["head"] != head
+        or manifest["bytes"] > file.size
+    ):
         manifest = {"path": file.path, "head": head, "bytes": 0, "lines": 0, "parts": []}
+        manifest["format"] = CACHE_FORMAT
         for old in folder.glob("part-*.parquet"):
             old.unlink()
     if manifest["bytes"] < file.size:

@@ -28,6 +28,7 @@ def window_dict(window: WindowResult) -> dict:
         "enough_rows": window.enough,
         "drifted": window.drifted,
         "drifted_features": [f.name for f in window.drifted_features],
+        "protected_drift": [f.name for f in window.protected_drift],  # reported, not an alarm
         "prediction": asdict(window.prediction) if window.prediction else None,
         "features": [{**asdict(f), "drifted": f.drifted} for f in window.features],
     }
@@ -99,9 +100,17 @@ def _prediction_lines(window: WindowResult) -> list[str]:
 
 def _feature_table(window: WindowResult) -> list[str]:
     drifted = len(window.drifted_features)
-    shown = window.features[: max(TOP, drifted)]
+    protected = [f.name for f in window.protected_drift]
+    shown = window.features[: max(TOP, drifted + len(protected))]
+    note = (
+        f" Protected attributes that drifted ({', '.join(protected)}) are reported but do not "
+        "on their own raise the alarm or trigger retraining."
+        if protected
+        else ""
+    )
     return [
-        f"**Features**: {drifted} of {len(window.features)} drifted (bold), most shifted first.",
+        f"**Features**: {drifted} of {len(window.features)} drifted (bold), most shifted first."
+        + note,
         "",
         "| feature | kind | test | p (Holm) | PSI | JS | Wasserstein (sd) | why |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

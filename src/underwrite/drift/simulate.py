@@ -6,6 +6,14 @@ way, sized by ``drift.shifts`` in params.yaml. The traffic goes to a served mode
 (``POST /predict_batch``) or straight into an inference log, in the log's record format,
 scored by the local model; the true outcomes can be written as a labels file keyed by
 request id, as if they had arrived later.
+
+Requests to a served model carry the synthetic-traffic header, so that service's drift
+windows and retraining labels leave them out. Records written straight into a log folder
+stand in for real traffic (that is what the drift demo, the tests and the benchmarks
+check), so they are not flagged.
+
+A log folder is written fresh: one that already holds records, or a labels file that
+already exists, is refused unless ``append`` is set, which adds to both.
 """
 
 from __future__ import annotations
@@ -143,6 +151,7 @@ def log_records(
             contract.MODEL_MD5: model_md5,
             contract.PROBABILITY: frame[contract.PROBABILITY].to_numpy(),
             contract.APPROVED: frame[contract.APPROVED].to_numpy(dtype=bool),
+            contract.SYNTHETIC: False,  # stands in for real traffic (module docstring)
         }
     )
     fields = frame[contract.input_fields()].reset_index(drop=True)
@@ -163,6 +172,30 @@ def write_log(records: pd.DataFrame, folder: Path, tag: str) -> list[Path]:
                 out.write(part.to_json(orient="records", lines=True, double_precision=15))
             written.append(path)
     return sorted(set(written))
+
+
+def check_fresh(folder: Path | None, labels_out: Path | None, append: bool) -> None:
+    """Without ``append``, refuse to add to an existing log or to replace a labels file."""
+    if append:
+        return
+    existing = contract.log_files(folder) if folder is not None else []
+    if existing:
+        raise SimulationError(
+            f"log folder {folder} already holds {len(existing)} log files; "
+            "pass --append to add to it, or remove it (or choose another folder) to start fresh"
+        )
+    if labels_out is not None and labels_out.exists():
+        raise SimulationError(
+            f"labels file {labels_out} exists; pass --append to add to it, or remove it (or "
+            "choose another file) to start fresh"
+        )
+
+
+def save_labels(truth: pd.DataFrame, path: Path, append: bool) -> None:
+    """Write the labels CSV, or with ``append`` add to an existing one (header once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exists = append and path.exists() and path.stat().st_size > 0
+    truth.to_csv(path, index=False, mode="a" if exists else "w", header=not exists)
 
 
 def labels(frame: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
@@ -197,7 +230,8 @@ def post(frame: pd.DataFrame, url: str, batch: int, timeout: float) -> tuple[lis
 
     served: list[str] = []
     refused = 0
-    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout) as client:
+    headers = {contract.SYNTHETIC_HEADER: contract.SYNTHETIC_HEADER_VALUE}
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as client:
         for part in tqdm(list(batches(frame, batch)), desc="posting", unit="batch"):
             try:
                 response = client.post("/predict_batch", json=request_body(part))

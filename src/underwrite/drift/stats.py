@@ -22,6 +22,7 @@ from scipy.special import rel_entr
 from underwrite.drift.profile import FeatureProfile, Profile
 from underwrite.drift.window import FeatureCounts, WindowSummary
 from underwrite.params import DriftParams, DriftThresholds
+from underwrite.schema import BY_NAME, Role
 
 PSEUDO_COUNT = 0.5  # per bucket, so an empty bucket on one side gives a finite PSI
 
@@ -42,6 +43,7 @@ class FeatureResult:
     unknown_values: list[float] = field(default_factory=list)
     out_of_range_share: float = 0.0
     p_adjusted: float = 1.0
+    protected: bool = False  # a protected attribute: reported, never an alarm on its own
     distribution_drift: bool = False
     schema_drift: list[str] = field(default_factory=list)
     note: str = ""
@@ -96,11 +98,19 @@ def buckets(ref: FeatureProfile, counts: FeatureCounts) -> tuple[np.ndarray, np.
 
 
 def chi_squared(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-squared test of homogeneity on the bucket counts, without Yates.
+
+    scipy applies Yates' continuity correction only to 2x2 tables, so with it a binary
+    feature's test would change character with whether its missing bucket happens to be
+    empty; the correction only makes the test more conservative, at these counts (hundreds
+    of rows against thousands) the uncorrected statistic is accurate, and the alarm rests
+    on the effect sizes anyway.
+    """
     table = np.vstack([reference, current])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 0.0, 1.0  # one bucket in both, or an empty side: no evidence of a difference
-    result = stats.chi2_contingency(table)
+    result = stats.chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
 
 
@@ -112,6 +122,7 @@ def compare_feature(ref: FeatureProfile, window: WindowSummary) -> FeatureResult
     result = FeatureResult(
         ref.name, ref.kind, "none", 0.0, 1.0, psi, js, None, missing_ref,
         counts.missing / counts.rows if counts.rows else 0.0,
+        protected=BY_NAME[ref.name].role is Role.PROTECTED,
     )  # fmt: skip
     known = counts.rows - counts.missing
     if known:

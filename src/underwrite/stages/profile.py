@@ -1,7 +1,13 @@
-"""Stage profile: summarise the training split (and the model's scores on it) for drift.
+"""Stage profile: summarise the training split (and held-out scores on it) for drift.
 
 The profile is a DVC output of the same run that trained the model, so the reference that
 drift monitoring compares the inference log with always matches the model being served.
+
+The prediction reference is out-of-fold: each training row is scored by a copy of the
+Pipeline (built from the same params) that did not see it, as the log's applications are
+scored by a model that never saw them. Scores of a model on its own training rows can be
+more confident than on new applications, which would bias the reference the approval rate
+and the score distribution are compared with.
 """
 
 from __future__ import annotations
@@ -9,34 +15,59 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import joblib
+import numpy as np
+import pandas as pd
 import typer
 
 from underwrite.drift.profile import build_profile
 from underwrite.inference_log import input_fields
 from underwrite.io import file_md5, read_table
-from underwrite.params import load_params
-from underwrite.schema import LABEL
+from underwrite.params import Params, load_params
+from underwrite.schema import LABEL, protected_groups
 from underwrite.stages import run_stage
 
 log = logging.getLogger(__name__)
 
+FOLDS = 5
+
+
+def held_out_scores(frame: pd.DataFrame, params: Params, folds: int = FOLDS) -> np.ndarray:
+    """Each training row's approval probability from a Pipeline fitted without it.
+
+    Stratified, shuffled ``folds``-fold cross-validation seeded with ``train.seed``; every
+    fold fits a fresh Pipeline from params (the sensitive group too, under a mitigation).
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from underwrite.model import build_pipeline, fit_kwargs
+
+    pipeline = build_pipeline(params.train, params.features.include_protected)
+    labels = frame[LABEL].astype(int)
+    splits = StratifiedKFold(folds, shuffle=True, random_state=params.train.seed)
+    scores = cross_val_predict(
+        pipeline,
+        frame.drop(columns=[LABEL]),
+        labels,
+        cv=splits,
+        method="predict_proba",
+        params=fit_kwargs(params.train, protected_groups(frame)),
+    )
+    return scores[:, 1]
+
 
 def main(
     train: Path = typer.Option(..., help="train.parquet written by prepare"),
-    model: Path = typer.Option(..., help="the fitted Pipeline written by train"),
+    model: Path = typer.Option(..., help="the fitted Pipeline written by train (its md5)"),
     out: Path = typer.Option(..., help="the reference profile (JSON) to write"),
     params: Path = typer.Option(Path("params.yaml")),
 ) -> None:
     settings = load_params(params)
     frame = read_table(train)
-    pipeline = joblib.load(model)  # unpickling imports underwrite.model
-    probabilities = pipeline.predict_proba(frame.drop(columns=[LABEL]))[:, 1]
     profile = build_profile(
         frame,
         input_fields(),
         settings.drift,
-        probabilities,
+        held_out_scores(frame, settings),
         settings.evaluate.threshold,
         file_md5(model),
     )
