@@ -390,10 +390,10 @@ def power_trial(trial: int) -> list[dict]:
     """
     import numpy as np
     from threadpoolctl import threadpool_limits
-    from underwrite.drift.simulate import sample, score
 
     from underwrite.drift.check import check_frame
     from underwrite.drift.profile import build_profile
+    from underwrite.drift.simulate import sample, score
     from underwrite.inference_log import input_fields
     from underwrite.schema import LABEL
     from underwrite.stages.prepare import split

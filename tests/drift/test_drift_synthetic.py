@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from drift_support import END, World, run_cli
-from underwrite.drift.simulate import log_records, request_ids, timestamps, write_log
 
 from underwrite.drift.logreader import read_window, without_synthetic
+from underwrite.drift.simulate import log_records, request_ids, timestamps, write_log
 from underwrite.inference_log import (
     REQUEST_ID,
     SYNTHETIC,
