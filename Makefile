@@ -151,10 +151,10 @@ drift: setup ## Check the inference log for drift (INFERENCE_LOG=logs/inference)
 	$(RUN) dvc repro profile
 	$(RUN) underwrite drift --log $(INFERENCE_LOG) --end $(DRIFT_END)
 
-simulate: setup ## Replay held-out applications into the log (SHIFT=none|income_inflation|..., ROWS=)
+simulate: setup ## Replay held-out applications into a fresh log (APPEND=1 adds to it; SHIFT=, ROWS=)
 	$(RUN) dvc repro prepare train
 	$(RUN) underwrite simulate --to-log $(INFERENCE_LOG) --shift $(SHIFT) \
-		$(if $(ROWS),--rows $(ROWS)) --labels-out $(LABELS)
+		$(if $(ROWS),--rows $(ROWS)) --labels-out $(LABELS) $(if $(APPEND),--append)
 
 retrain-loop: azurite ## Drift check -> labels -> new data version -> dvc repro -> push to Azurite
 	$(RUN) dvc repro
