@@ -198,3 +198,13 @@ def test_protected_drift_beside_a_real_shift_still_alarms_on_the_real_one(world:
     assert result.drifted
     assert [f.name for f in result.drifted_features] == ["prop"]
     assert "black" in [f.name for f in result.protected_drift]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(12500.0, "12,500"), (1_000_000.0, "1,000,000"), (0.35, "0.35"), (42.0, "42"), (0.0, "0")],
+)
+def test_drift_plot_bin_edges_read_as_plain_numbers(value: float, shown: str) -> None:
+    from underwrite.drift.report import plain_number
+
+    assert plain_number(value) == shown

@@ -16,6 +16,7 @@ import numpy as np
 from underwrite.drift.check import DriftResult, Verdict, WindowResult
 from underwrite.drift.profile import FeatureProfile, Profile
 from underwrite.drift.stats import buckets
+from underwrite.schema import BY_NAME
 
 TOP = 15  # features listed in the Markdown table
 
@@ -118,9 +119,16 @@ def _feature_table(window: WindowResult) -> list[str]:
     ]
 
 
+def plain_number(value: float) -> str:
+    """A bin edge as people read amounts: 12,500 or 0.35, never 1.25e+04."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
+
+
 def _labels(ref: FeatureProfile, unseen: list[float]) -> list[str]:
     if ref.numeric:
-        edges = [f"{e:.3g}" for e in ref.edges]
+        edges = [plain_number(e) for e in ref.edges]
         bounds = ["-inf", *edges, "inf"]
         labels = [f"[{a}, {b})" for a, b in pairwise(bounds)]
     else:
@@ -140,7 +148,9 @@ def plot_feature(ref: FeatureProfile, window: WindowResult, path: Path) -> None:
     ax.set_xticks(
         x, labels, rotation=45 if ref.numeric else 0, ha="right" if ref.numeric else "center"
     )
-    ax.set(title=f"{ref.name}: share of rows", ylabel="share")
+    column = BY_NAME.get(ref.name)
+    unit = f" ({column.unit})" if column is not None and column.unit else ""
+    ax.set(title=f"{ref.name}: share of rows", ylabel="share", xlabel=f"{ref.name}{unit}")
     ax.legend(loc="best", fontsize="small", framealpha=0.9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
