@@ -164,3 +164,15 @@ def test_gate_with_nothing_in_prod_judges_fairness_only(repo: Path) -> None:
     assert decision.production is None
     metric_reasons = [r for r in decision.reasons if "staging" not in r]
     assert metric_reasons == ["sex approval_rate_gap 0.3000 exceeds the limit 0.1"]
+
+
+def test_registered_version_carries_the_model_card_in_its_tag(repo: Path) -> None:
+    (repo / "reports").mkdir(exist_ok=True)
+    (repo / "reports/model_card.md").write_text(
+        "# Model card\n\n**Intended use.** Research.\n\n- model md5: `abc`\n"
+    )
+    commit = commit_model(repo, "c" * 32, GOOD)
+    Registry(repo).register(commit)
+    message = git(repo, "tag", "-l", "--format=%(contents)", "loan-approval@v0.0.1")
+    assert "model card: reports/model_card.md" in message
+    assert "**Intended use.** Research." in message and "- model md5: `abc`" in message

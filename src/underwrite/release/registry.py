@@ -27,6 +27,7 @@ from underwrite.release import ReleaseError
 log = logging.getLogger(__name__)
 
 STAGES = ("staging", "prod")
+CARD = "reports/model_card.md"  # written by the pipeline's model_card stage
 ROLLBACK = "rollback:"  # how the message of a prod assignment made by a rollback starts
 GIT_TIMEOUT = 60
 
@@ -115,7 +116,9 @@ class Registry:
         """Register the model at `commit` as the next version (patch bump)."""
         self._after_last_event()
         try:
-            tag = gto.api.register(str(self.repo), self.artifact, ref=commit)
+            tag = gto.api.register(
+                str(self.repo), self.artifact, ref=commit, message=self.card_summary(commit)
+            )
         except GTOException as err:
             raise ReleaseError(f"gto register {self.artifact} {commit[:7]}: {err}") from err
         log.info("registered %s %s at %s", self.artifact, tag.version, commit[:7])
@@ -143,6 +146,12 @@ class Registry:
             return
         wait = max(tagged).timestamp() + 1 - datetime.now(UTC).timestamp()
         time.sleep(min(max(wait, 0.0), 1.0))  # at most a second, whatever the clocks say
+
+    def card_summary(self, commit: str) -> str:
+        """The version's description in its registration tag: the model card's head lines."""
+        card = repo.show(self.repo, commit, CARD) or ""
+        kept = [line for line in card.splitlines() if line.startswith(("**", "- model md5"))]
+        return "\n".join([f"{self.artifact} at {commit[:7]}; model card: {CARD}", *kept])
 
     # ---- what a version committed --------------------------------------------------------
     def read_at(self, commit: str, path: str) -> str:
