@@ -99,8 +99,18 @@ class FairnessConstrained(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        # the randomized classifier's expected prediction: a proper probability per row
-        return self.mitigator_._pmf_predict(X)
+        # The members' probabilities, mixed with the weights the randomized classifier
+        # draws them by: a score that ranks and is calibrated like the members' own. The
+        # mixture of their hard votes (fairlearn's _pmf_predict) takes only a handful of
+        # values, and 0 or 1 on most rows, which ROC AUC and log loss then misjudge.
+        weights = self.mitigator_.weights_
+        members = self.mitigator_.predictors_
+        approve = sum(
+            weight * members[index].predict_proba(X)[:, 1]
+            for index, weight in weights.items()
+            if weight > 0
+        )
+        return np.column_stack([1 - approve, approve])
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

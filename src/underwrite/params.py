@@ -46,8 +46,8 @@ class ValidateParams(Strict):
 
 
 class PrepareParams(Strict):
-    test_size: float = Field(0.25, gt=0, lt=1)
-    seed: int = 42
+    test_size: float = Field(0.25, gt=0, lt=1, description="share of applications held out")
+    seed: int = Field(42, description="salts the hash that assigns each application a side")
 
 
 class FeatureParams(Strict):
@@ -87,9 +87,21 @@ class TrainParams(Strict):
     mitigation: MitigationParams = MitigationParams()
 
 
+class BootstrapParams(Strict):
+    """The evaluation's intervals: a seeded, label-stratified percentile bootstrap."""
+
+    resamples: int = Field(2000, ge=10)
+    seed: int = 0
+    confidence: float = Field(0.95, gt=0, lt=1)
+
+
 class EvaluateParams(Strict):
     threshold: float = Field(0.5, gt=0, lt=1)
     calibration_bins: int = Field(10, ge=2)
+    bootstrap: BootstrapParams = BootstrapParams()
+    # Adverse impact ratios are taken against this group per attribute (e.g. race: white);
+    # an attribute not named here uses its most approved group.
+    reference_groups: dict[Literal["race", "sex"], str] = {}
 
 
 class FairnessLimit(Strict):

@@ -101,6 +101,9 @@ def test_report_shows_every_metric_with_base_head_and_delta(pipeline_repo, chang
 
     assert set(shown) == set(base) == set(head)
     for name, row in shown.items():
+        if isinstance(head[name], str):  # interval_method: the same text on both sides
+            assert row["base"] == row["head"] == f"`{head[name]}`", name
+            continue
         assert number(row["base"]) == pytest.approx(base[name], abs=5e-5), name
         assert number(row["head"]) == pytest.approx(head[name], abs=5e-5), name
         assert number(row["change"]) == pytest.approx(head[name] - base[name], abs=1e-4), name
@@ -173,10 +176,10 @@ def test_report_with_nothing_changed_says_so(copy_repo, report_env, tmp_path) ->
     markdown = (tmp_path / "out" / "report.md").read_text()
 
     assert "No parameter changed." in markdown
-    changes = [
-        r["change"] for r in table(markdown, "### Metrics") + table(markdown, "### Fairness")
-    ]
-    assert changes and set(changes) == {"0"}
+    rows = table(markdown, "### Metrics") + table(markdown, "### Fairness")
+    numbers = [r for r in rows if not r["head"].startswith("`")]  # text: interval_method
+    assert numbers and {r["change"] for r in numbers} == {"0"}
+    assert all(r["base"] == r["head"] for r in rows)
     assert {r["this run"] for r in table(markdown, "### Pipeline")} == {
         "reused: unchanged, skipped"
     }

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from underwrite.fairness import fairness_report, gaps, group_table
+from underwrite.fairness import fairness_report, gaps, group_table, impact_ratios
+from underwrite.judgement.bootstrap import judge
+from underwrite.params import BootstrapParams
 
 # Who applied, who should be approved (y), who the model approved, and their groups.
 APPLICATIONS = pd.DataFrame(
@@ -26,11 +28,13 @@ def expected_table(frame: pd.DataFrame, grouping: str) -> pd.DataFrame:
     rows = {}
     for group, members in frame[frame[grouping] != "unknown"].groupby(grouping):
         deserving = members[members["y"] == 1]
+        denied = members[members["y"] == 0]
         rows[group] = {
             "applications": len(members),
             "observed_approval_rate": members["y"].mean(),
             "approval_rate": members["approved"].mean(),
             "true_positive_rate": deserving["approved"].mean(),
+            "false_positive_rate": denied["approved"].mean() if len(denied) else np.nan,
         }
     return pd.DataFrame(rows).T
 
@@ -60,25 +64,26 @@ def test_group_table_leaves_out_unknown_groups():
 
 def test_gaps_are_best_minus_worst_group():
     expected = expected_table(APPLICATIONS, "race")
-    rate, tpr = expected["approval_rate"], expected["true_positive_rate"]
 
     result = gaps(run_group_table("race"))
 
-    assert result["approval_rate_gap"] == pytest.approx(rate.max() - rate.min(), abs=1e-6)
-    assert result["approval_rate_ratio"] == pytest.approx(rate.min() / rate.max(), abs=1e-6)
-    assert result["tpr_gap"] == pytest.approx(tpr.max() - tpr.min(), abs=1e-6)
-    observed = expected["observed_approval_rate"]
-    assert result["observed_approval_rate_gap"] == pytest.approx(
-        observed.max() - observed.min(), abs=1e-6
-    )
+    for gap, rate in {
+        "approval_rate_gap": "approval_rate",
+        "tpr_gap": "true_positive_rate",
+        "fpr_gap": "false_positive_rate",
+        "observed_approval_rate_gap": "observed_approval_rate",
+    }.items():
+        column = expected[rate].astype(float)
+        assert result[gap] == pytest.approx(column.max() - column.min(), abs=1e-6), gap
 
 
-def test_gaps_on_numbers_worked_out_on_paper():
+def test_gaps_and_ratios_on_numbers_worked_out_on_paper():
     # white approved 3 of 5 (0.6), black 2 of 4 (0.5), hispanic 2 of 2 (1.0)
-    result = gaps(run_group_table("race"))
+    table = run_group_table("race")
 
-    assert result["approval_rate_gap"] == pytest.approx(0.5)
-    assert result["approval_rate_ratio"] == pytest.approx(0.5)
+    assert gaps(table)["approval_rate_gap"] == pytest.approx(0.5)
+    ratios = impact_ratios(table, "hispanic")
+    assert ratios.to_dict() == pytest.approx({"white": 0.6, "black": 0.5, "hispanic": 1.0})
 
 
 def test_gaps_are_zero_when_groups_are_treated_alike():
@@ -88,22 +93,45 @@ def test_gaps_are_zero_when_groups_are_treated_alike():
 
     assert gaps(table) == {
         "approval_rate_gap": 0.0,
-        "approval_rate_ratio": 1.0,
         "tpr_gap": 0.0,
+        "fpr_gap": 0.0,
         "observed_approval_rate_gap": 0.0,
     }
 
 
-def test_fairness_report_covers_race_and_sex_as_plain_json():
-    report = fairness_report(
-        APPLICATIONS["y"], APPLICATIONS["approved"].to_numpy(), APPLICATIONS[["race", "sex"]]
+def report():
+    y, approved = APPLICATIONS["y"], APPLICATIONS["approved"].to_numpy()
+    groups = APPLICATIONS[["race", "sex"]]
+    judgement = judge(
+        y.to_numpy(), approved.astype(float), 0.5, groups, BootstrapParams(resamples=50)
     )
+    return fairness_report(y, approved, groups, judgement)
 
-    assert set(report) == {"race", "sex"}
-    assert json.loads(json.dumps(report)) == report
-    white = report["race"]["groups"]["white"]
+
+def test_fairness_report_gives_gaps_once_and_groups_once_with_intervals():
+    summary, detail = report()
+
+    assert set(summary) == {"race", "sex"}
+    assert set(detail) == {"race", "sex", "interval_method"}
+    assert "percentile bootstrap" in detail["interval_method"]
+    race = summary["race"]
+    assert race["approval_rate_gap"] == pytest.approx(0.5)
+    assert race["approval_rate_gap_ci_low"] <= race["approval_rate_gap_ci_high"]
+    assert race["adverse_impact_ratio"] == pytest.approx(0.5)  # black 0.5 over hispanic 1.0
+    assert "groups" not in summary["race"] and "approval_rate_gap" not in detail["race"]
+
+
+def test_fairness_report_groups_are_plain_json_with_sizes_rates_and_flags():
+    _, detail = report()
+
+    assert json.loads(json.dumps(detail)) == detail
+    assert detail["race"]["reference_group"] == "hispanic"  # the most approved
+    white = detail["race"]["groups"]["white"]
     expected = expected_table(APPLICATIONS, "race").loc["white"]
     assert white["applications"] == expected["applications"] == 5
     assert isinstance(white["applications"], int)
     assert white["approval_rate"] == pytest.approx(expected["approval_rate"])
-    assert report["sex"]["gaps"] == gaps(run_group_table("sex"))
+    for name in ("approval_rate", "true_positive_rate", "false_positive_rate"):
+        assert white[name + "_ci_low"] <= white[name] <= white[name + "_ci_high"], name
+    flags = {g: v["below_four_fifths"] for g, v in detail["race"]["groups"].items()}
+    assert flags == {"white": True, "black": True, "hispanic": False}

@@ -219,3 +219,26 @@ def test_column_major_keeps_names_index_and_values_in_one_column_major_array():
     pd.testing.assert_frame_equal(out, frame)
     assert out.to_numpy().flags["F_CONTIGUOUS"]
     assert list(ColumnMajor().fit(frame).get_feature_names_out()) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["logistic_regression+exponentiated_gradient", "hist_gradient_boosting+exponentiated_gradient"],
+)
+def test_mitigated_probability_is_the_members_probabilities_mixed_by_their_weights(
+    fitted, small_frame, name
+):
+    pipeline = fitted[name]
+    applications = small_frame.drop(columns=[LABEL])
+    encoded = pipeline[:-1].transform(applications)
+    mitigator = pipeline[-1].mitigator_
+
+    expected = sum(
+        weight * mitigator.predictors_[index].predict_proba(encoded)[:, 1]
+        for index, weight in mitigator.weights_.items()
+    )
+    votes = mitigator._pmf_predict(encoded)[:, 1]  # fairlearn's mixture of hard votes
+
+    proba = pipeline.predict_proba(applications)[:, 1]
+    np.testing.assert_allclose(proba, expected)
+    assert len(np.unique(proba)) > len(np.unique(votes))  # a score that ranks

@@ -1,18 +1,17 @@
-"""Stage prepare: keep the schema's columns as numbers, then a stratified, seeded split."""
+"""Stage prepare: keep the schema's columns as numbers, then the fixed train/holdout split."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import typer
-from sklearn.model_selection import train_test_split
 
 from underwrite.io import read_table, write_table
+from underwrite.judgement.holdout import in_holdout
 from underwrite.params import PrepareParams, load_params
-from underwrite.schema import COLUMNS, LABEL
+from underwrite.schema import COLUMNS
 from underwrite.stages import run_stage
 
 log = logging.getLogger(__name__)
@@ -28,16 +27,13 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def split(frame: pd.DataFrame, params: PrepareParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified, seeded train and test parts, each in the input's row order."""
-    train, test = train_test_split(
-        np.arange(len(frame)),
-        test_size=params.test_size,
-        random_state=params.seed,
-        stratify=frame[LABEL],
-    )
-    # the same rows as splitting the frame itself, taken once in order: shuffling a million
-    # rows and sorting them back costs two random-access copies of every column
-    return frame.take(np.sort(train)).sort_index(), frame.take(np.sort(test)).sort_index()
+    """Train and holdout parts, each in the input's row order.
+
+    A row's side depends on its own input columns only (underwrite.judgement.holdout), so
+    new data never moves an existing row and exact twins share a side.
+    """
+    holdout = in_holdout(frame, params.test_size, params.seed)
+    return frame[~holdout], frame[holdout]
 
 
 def main(
