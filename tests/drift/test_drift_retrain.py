@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from drift_support import World, commit, copy_repository, git, run_in, serve_in_thread
 
+from underwrite.judgement.holdout import identity_bytes
 from underwrite.retrain import RetrainError
 from underwrite.retrain.github import GitHub, open_or_update_pr
 from underwrite.retrain.loop import join, read_labels
@@ -152,6 +154,14 @@ def test_retrain_loop_turns_drift_into_a_new_data_version_and_a_retrained_model(
     assert "retrained" in done.stdout
     report = (repo / "reports/retrain/report.md").read_text()
     assert "## New data version" in report and "400 labelled production applications" in report
+    # honest numbers: no held-out application (or its twin) in training, both models paired
+    train = pd.read_parquet(repo / "data/processed/train.parquet")
+    holdout = pd.read_parquet(repo / "data/processed/test.parquet")
+    assert not set(identity_bytes(holdout).tolist()) & set(identity_bytes(train).tolist())
+    assert f"Both models score the same {len(holdout)} held-out rows" in report
+    assert re.search(r"\| roc_auc \| 0\.\d{4} \| 0\.\d{4} \| [+-]0\.\d{4} \[", report), report
+    assert re.search(r"Of 400 new rows, \d+ are exact twins of rows already in the data", report)
+    assert "Labels are underwriting decisions" in report
     params = yaml.safe_load((repo / "params.yaml").read_text())
     assert params["data"] == {
         "source": "data/sources/applications.parquet",

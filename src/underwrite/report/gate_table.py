@@ -59,20 +59,25 @@ def section(report: Report) -> list[str]:
     if verdict is None or not verdict.judged:
         return []
     lines = ["### The gate", "", f"{verdict.rows} holdout rows. Method: {verdict.method}.", ""]
-    if verdict.differences:
-        lines += [
-            "Candidate minus production on the same rows. *min. detectable*: the smallest true "
-            "difference this holdout would show with 80% power; a smaller one can hide here.",
-            "",
-            "| statistic | production | candidate | difference [interval] | class "
-            "| min. detectable |",
-            "|---|---:|---:|---:|---|---:|",
-            *(_difference_row(name, verdict) for name in _shown(verdict)),
-            "",
-        ]
+    lines += differences_table(verdict)
     lines += ["| check (refuses when it holds with confidence) | value [interval] | p | outcome |"]
     lines += ["|---|---:|---:|---|", *(_check_row(check) for check in verdict.checks), ""]
     return lines
+
+
+def differences_table(verdict: Verdict) -> list[str]:
+    """Candidate minus production per statistic: interval, class, minimum detectable."""
+    if not verdict.differences:
+        return []
+    return [
+        "Candidate minus production on the same rows. *min. detectable*: the smallest true "
+        "difference this holdout would show with 80% power; a smaller one can hide here.",
+        "",
+        "| statistic | production | candidate | difference [interval] | class | min. detectable |",
+        "|---|---:|---:|---:|---|---:|",
+        *(_difference_row(name, verdict) for name in _shown(verdict)),
+        "",
+    ]
 
 
 def _shown(verdict: Verdict) -> list[str]:
