@@ -8,11 +8,13 @@ base's policy (exit 3 from the report command), and each loosened key is listed 
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from ci_support import PipelineRepo, git, set_params
+from ci_support import PipelineRepo, dvc, git, set_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -83,3 +85,32 @@ def test_make_report_on_a_worse_model_with_a_loosened_gate_refuses_by_bases_poli
         line = f"gate policy changed: {key} {committed_value(copy_repo, key)} -> {new} (ignored)"
         assert f"`{line}`" in markdown, line
         assert line in done.stdout, line
+
+
+def test_report_without_bases_model_says_it_cannot_judge_and_refuses(copy_repo, tmp_path) -> None:
+    lock = yaml.safe_load(
+        git(copy_repo.root, copy_repo.env, "show", f"{copy_repo.trained}:dvc.lock")
+    )
+    md5 = next(
+        out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] == "models/model.joblib"
+    )
+    cache = Path(dvc(copy_repo.root, copy_repo.env, "cache", "dir").strip())
+    (cache / "files" / "md5" / md5[:2] / md5[2:]).unlink()  # base's model, gone from the cache
+    out = tmp_path / "out"
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "underwrite"), "report", "--base", copy_repo.trained,
+         "--out", str(out), "--fail-on-gate"],
+        cwd=copy_repo.root, env=copy_repo.env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    markdown = (out / "report.md").read_text()
+    assert (
+        "**Gate: ❌ refused, it cannot judge**: the model models/model.joblib of base" in markdown
+    )
+    assert "neither in the DVC cache nor on the remote" in markdown
+    assert "dvc pull" in markdown
