@@ -222,6 +222,14 @@ def judge(
     evidence: Evidence, policy: GateParams, policy_changes: list[str] | None = None
 ) -> Verdict:
     """The gate's verdict on the candidate, by POLICY (production's)."""
+    unknown = sorted(set(policy.fairness) - set(evidence.groups.columns))
+    if unknown:
+        return cannot_judge(
+            f"the gate policy sets fairness limits for {', '.join(unknown)}, which the holdout "
+            f"has no groups for (it has {', '.join(evidence.groups.columns)}); the policy "
+            "must name protected attributes of the schema",
+            policy_changes,
+        )
     paired = evidence.production is not None
     point, draws, cells = _joint(evidence)
     confidence = evidence.bootstrap.confidence

@@ -17,6 +17,7 @@ from drift_support import World, commit, copy_repository, git, run_in, serve_in_
 
 from underwrite.judgement.holdout import identity_bytes
 from underwrite.retrain import RetrainError
+from underwrite.retrain.evidence import Labels, labels_statement, twins
 from underwrite.retrain.github import GitHub, open_or_update_pr
 from underwrite.retrain.loop import join, read_labels
 from underwrite.validation import validate_frame
@@ -53,6 +54,27 @@ def test_joined_rows_meet_the_data_contract(world: World):
         rows, min_rows=100, max_auc=world.params.validate_.max_single_feature_auc
     )
     assert result.passed, [f.message() for f in result.failures]
+
+
+def test_twins_counts_new_rows_that_repeat_the_data_or_each_other(world: World):
+    existing = world.train.iloc[:50]
+    replayed = pd.concat([world.train.iloc[:3], world.pool.iloc[:2], world.pool.iloc[:1]])
+
+    found = twins(existing, replayed, world.params.prepare)
+
+    assert (found.added, found.of_existing, found.within_new) == (6, 3, 1)
+    assert found.held_out == 3  # the pool is the holdout: its replays stay on that side
+
+
+@pytest.mark.parametrize(
+    ("agree", "feedback"), [(10, True), (9, False)]
+)  # fmt: skip
+def test_labels_that_are_the_models_own_decisions_are_named_a_feedback_loop(agree, feedback):
+    statement = labels_statement(Labels(rows=10, agree_with_model=agree))
+
+    assert "Labels are underwriting decisions" in statement
+    assert f"{agree} of 10 labels" in statement
+    assert ("this is a feedback loop" in statement) == feedback
 
 
 class FakeGitHub(BaseHTTPRequestHandler):

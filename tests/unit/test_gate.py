@@ -176,3 +176,13 @@ def test_unreadable_production_policy_names_where_and_the_key():
         read_sides(yaml.safe_dump({"gate": {"alpha": "strict"}}), "base abc")
     with pytest.raises(PolicyError, match=r"base abc has no params\.yaml"):
         read_sides(None, "base abc")
+
+
+def test_policy_naming_an_attribute_the_holdout_lacks_cannot_judge():
+    y, score, groups, _ = holdout()
+    policy = GateParams(fairness={"age": FairnessLimit(approval_rate_gap=0.1, tpr_gap=0.1)})
+
+    verdict = judge(evidence(score, score, y, groups), policy)
+
+    assert not verdict.passed and not verdict.judged
+    assert "fairness limits for age, which the holdout has no groups for" in verdict.reasons[0]
