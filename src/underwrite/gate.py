@@ -14,17 +14,16 @@ docs/judgement.md ("The gate") gives the reasoning.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from underwrite.judgement import bootstrap
+from underwrite.judgement import bootstrap, statistics
 from underwrite.judgement.bootstrap import POWER, Difference
 from underwrite.judgement.cells import Cells, collapse, observed
-from underwrite.judgement.statistics import AIR, direction
+from underwrite.judgement.statistics import AIR
 from underwrite.params import BootstrapParams, GateParams
 
 CALIBRATION = "calibration_in_the_large"  # |mean score - observed approval rate|
@@ -93,6 +92,12 @@ def cannot_judge(reason: str, policy_changes: list[str] | None = None) -> Verdic
     return Verdict(False, [reason], policy_changes=policy_changes or [], judged=False)
 
 
+def direction(name: str) -> int | None:
+    """+1 when a higher value of statistic NAME is better, -1 when a lower one is, None for
+    neither: the judgement's directions, and calibration in the large (lower is better)."""
+    return -1 if name.rsplit(".", 1)[-1] == CALIBRATION else statistics.direction(name)
+
+
 def model_statistics(weights: np.ndarray, cells: Cells, refs: dict, model: int) -> dict:
     """Every statistic the judgement knows, and calibration in the large, per resample."""
     result = bootstrap.statistics(weights, cells, refs, model)
@@ -123,72 +128,71 @@ def _joint(evidence: Evidence) -> tuple[dict, dict, Cells]:
     return both(observed(cells)), bootstrap.draws(cells, both, evidence.bootstrap), cells
 
 
-def _check(
-    claim: str, point: float, draws: np.ndarray, limit: float, holds: Callable, confidence: float
-) -> Check:
-    """A check of CLAIM (HOLDS tells, per value, whether it holds) against LIMIT."""
-    finite = draws[np.isfinite(draws)]
-    against = int(np.sum(~holds(finite)))
-    p_value = (1 + against) / (1 + len(finite))
-    return Check(claim, point, *bootstrap.interval(draws, confidence), limit, p_value)
+@dataclass(frozen=True)
+class Sample:
+    """Point values and resampled values, keyed "<model>:<statistic>" (0 the candidate)."""
+
+    point: dict[str, np.ndarray]
+    draws: dict[str, np.ndarray]
+    confidence: float
+
+    def check(
+        self, claim: str, key: str, limit: float, worse_is_higher: bool, minus: str | None = None
+    ) -> Check:
+        """Whether statistic KEY (less statistic MINUS) is past LIMIT on its worse side."""
+        value, values = float(self.point[key][0]), self.draws[key]
+        if minus is not None:
+            value, values = value - float(self.point[minus][0]), values - self.draws[minus]
+        finite = values[np.isfinite(values)]
+        holds = finite > limit if worse_is_higher else finite < limit
+        p_value = (1 + int(np.sum(~holds))) / (1 + len(finite))
+        low, high = bootstrap.interval(values, self.confidence)
+        return Check(claim, value, low, high, limit, p_value)
 
 
-def checks(
-    policy: GateParams, point: dict, draws: dict, paired: bool, confidence: float
-) -> list[Check]:
-    """Every claim the policy can refuse on, before the family-wise correction."""
-    result = []
-
-    def add(
-        claim: str,
-        key: str,
-        limit: float,
-        worse_is_higher: bool,
-        base_key: str | None = None,
-        against: bool = False,
-    ) -> None:
-        value, values = point[key][0], draws[key]
-        if base_key is not None:
-            value, values = value - point[base_key][0], values - draws[base_key]
-        if worse_is_higher:
-            found = _check(claim, value, values, limit, lambda v: v > limit, confidence)
-        else:
-            found = _check(claim, value, values, limit, lambda v: v < limit, confidence)
-        result.append(replace(found, against_production=against))
-
+def margin_checks(policy: GateParams, sample: Sample) -> list[Check]:
+    """Per metric: worse than production's by more than its margin (positive = worse)."""
+    found = []
     for name, margin in policy.margins.items():
-        higher_better = direction(name) == 1
-        if paired:  # the quantity: how much worse the candidate is (positive = worse)
-            worse, better = ("1:", "0:") if higher_better else ("0:", "1:")
-            add(
-                f"{name} worse than production's by more than {margin}",
-                worse + name, margin, True, better + name,
-            )  # fmt: skip
+        worse, better = ("1:", "0:") if direction(name) == 1 else ("0:", "1:")
+        claim = f"{name} worse than production's by more than {margin}"
+        found.append(sample.check(claim, worse + name, margin, True, better + name))
+    return found
+
+
+def floor_checks(policy: GateParams, sample: Sample) -> list[Check]:
+    """Per floor: the candidate alone past it, whatever production scored."""
+    found = []
     for name, floor in policy.floors.items():
         higher_better = direction(name) == 1
         word = "below its floor" if higher_better else "above its ceiling"
-        add(f"{name} {word} {floor}", f"0:{name}", floor, not higher_better)
+        found.append(sample.check(f"{name} {word} {floor}", f"0:{name}", floor, not higher_better))
+    return found
+
+
+def fairness_checks(policy: GateParams, sample: Sample, paired: bool) -> list[Check]:
+    """Per attribute: gaps wider than production's, gaps and the lowest AIR past limits."""
+    found = []
     for attribute, limits in policy.fairness.items():
         for gap in GATED_GAPS:
-            key = f"{attribute}.{gap}"
+            key, limit = f"0:{attribute}.{gap}", getattr(limits, gap)
             if paired:
-                add(
-                    f"{attribute} {gap} wider than production's",
-                    f"0:{key}",
-                    0,
-                    True,
-                    f"1:{key}",
-                    True,
-                )
-            add(
-                f"{attribute} {gap} above its limit {getattr(limits, gap)}",
-                f"0:{key}",
-                getattr(limits, gap),
-                True,
+                claim = f"{attribute} {gap} wider than production's"
+                wider = sample.check(claim, key, 0, True, f"1:{attribute}.{gap}")
+                found.append(replace(wider, against_production=True))
+            found.append(
+                sample.check(f"{attribute} {gap} above its limit {limit}", key, limit, True)
             )
         air = limits.adverse_impact_ratio
-        add(f"{attribute} {AIR} below its limit {air}", f"0:{attribute}.{AIR}", air, False)
-    return result
+        claim = f"{attribute} {AIR} below its limit {air}"
+        found.append(sample.check(claim, f"0:{attribute}.{AIR}", air, False))
+    return found
+
+
+def checks(policy: GateParams, sample: Sample, paired: bool) -> list[Check]:
+    """Every claim the policy can refuse on, before the family-wise correction."""
+    margins = margin_checks(policy, sample) if paired else []
+    return margins + floor_checks(policy, sample) + fairness_checks(policy, sample, paired)
 
 
 def holm(p_values: list[float], alpha: float) -> list[bool]:
@@ -232,8 +236,7 @@ def judge(
         )
     paired = evidence.production is not None
     point, draws, cells = _joint(evidence)
-    confidence = evidence.bootstrap.confidence
-    found = checks(policy, point, draws, paired, confidence)
+    found = checks(policy, Sample(point, draws, evidence.bootstrap.confidence), paired)
     refused = holm([c.p_value for c in found], policy.alpha)
     found = [replace(c, refused=r) for c, r in zip(found, refused, strict=True)]
     method = bootstrap.method(evidence.bootstrap, cells, paired=paired)

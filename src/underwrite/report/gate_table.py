@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from underwrite.console import ExitCode
-from underwrite.gate import Check, Verdict
+from underwrite.gate import CALIBRATION, Check, Verdict, direction
 from underwrite.judgement.bootstrap import WORSE
-from underwrite.judgement.statistics import AIR, QUALITY, direction
+from underwrite.judgement.statistics import AIR, QUALITY
 from underwrite.report.content import Report
 
 POLICY_NOTE = (
@@ -81,7 +81,7 @@ def differences_table(verdict: Verdict) -> list[str]:
 
 
 def _shown(verdict: Verdict) -> list[str]:
-    quality = [n for n in (*QUALITY, "calibration_in_the_large") if n in verdict.differences]
+    quality = [n for n in (*QUALITY, CALIBRATION) if n in verdict.differences]
     fairness = [n for n in verdict.differences if n.rsplit(".", 1)[-1] in SHOWN_GAPS and "." in n]
     return quality + sorted(fairness)
 
