@@ -32,20 +32,21 @@ def dvc_file(root: Path, path: str, rev: str) -> bytes:
 
 def base_model(repo: Repo, base: str):
     """BASE's fitted model, or a gate.Verdict saying why it cannot be had."""
-    from dvc.exceptions import DvcException
-
+    short = repo.short(base)
     try:
-        return gate_sources.load_model(dvc_file(repo.root, paths.MODEL.as_posix(), base))
-    except (DvcException, FileNotFoundError, OSError) as err:
+        content = dvc_file(repo.root, paths.MODEL.as_posix(), base)
+    except Exception as err:  # dvc passes on its remotes' errors (network, credentials) as is
         return gate.cannot_judge(
-            f"the model {paths.MODEL} of base {repo.short(base)} is neither in the DVC cache "
-            f"nor on the remote ({type(err).__name__}: {err}); fetch it (`git checkout "
-            f"{repo.short(base)} && dvc pull`, or `dvc fetch --all-branches`) and run again"
+            f"the model {paths.MODEL} of base {short} is neither in the DVC cache nor on the "
+            f"remote ({type(err).__name__}: {str(err)[:300]}); fetch it (`git checkout "
+            f"{short} && dvc pull`, or `dvc fetch --all-branches`) and run again"
         )
+    try:
+        return gate_sources.load_model(content)
     except Exception as err:  # unpickling runs any code: e.g. a class an older layout named
         return gate.cannot_judge(
-            f"the model {paths.MODEL} of base {repo.short(base)} cannot be loaded by this "
-            f"code ({type(err).__name__}: {err}); the gate cannot compare with it"
+            f"the model {paths.MODEL} of base {short} cannot be loaded by this code "
+            f"({type(err).__name__}: {err}); the gate cannot compare with it"
         )
 
 
