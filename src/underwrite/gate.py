@@ -55,13 +55,14 @@ class Check:
     p_value: float  # share of resamples (plus one) where the claim does not hold
     refused: bool = False  # after Holm
     against_production: bool = False  # a comparison with production's own value (limit 0)
+    worse_is_higher: bool = True  # which side of the limit the claim is about
 
     @property
     def at_risk(self) -> bool:
-        """Not refused, but the interval reaches a declared limit: the holdout cannot rule
-        out that the candidate is past it."""
-        inside = self.ci_low <= self.limit <= self.ci_high
-        return not self.refused and not self.against_production and inside
+        """Not refused, but the interval reaches past a declared limit: the holdout cannot
+        rule out that the candidate is past it (or sees it there, short of Holm's bar)."""
+        past = self.ci_high >= self.limit if self.worse_is_higher else self.ci_low <= self.limit
+        return not self.refused and not self.against_production and past
 
     def reason(self) -> str:
         return (
@@ -147,7 +148,7 @@ class Sample:
         holds = finite > limit if worse_is_higher else finite < limit
         p_value = (1 + int(np.sum(~holds))) / (1 + len(finite))
         low, high = bootstrap.interval(values, self.confidence)
-        return Check(claim, value, low, high, limit, p_value)
+        return Check(claim, value, low, high, limit, p_value, worse_is_higher=worse_is_higher)
 
 
 def margin_checks(policy: GateParams, sample: Sample) -> list[Check]:

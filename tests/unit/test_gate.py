@@ -8,7 +8,7 @@ import pytest
 import yaml
 from sklearn import metrics
 
-from underwrite.gate import Evidence, holm, judge
+from underwrite.gate import Check, Evidence, holm, judge
 from underwrite.gate_sources import PolicyError, policy_changes, read_sides
 from underwrite.params import BootstrapParams, FairnessLimit, GateParams
 
@@ -186,3 +186,21 @@ def test_policy_naming_an_attribute_the_holdout_lacks_cannot_judge():
 
     assert not verdict.passed and not verdict.judged
     assert "fairness limits for age, which the holdout has no groups for" in verdict.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("interval", "worse_is_higher", "refused", "at_risk"),
+    [
+        ((0.25, 0.35), True, False, True),  # the interval holds the limit
+        ((0.31, 0.40), True, False, True),  # wholly past it, short of Holm's bar
+        ((0.31, 0.40), True, True, False),  # refused: no longer a risk but a reason
+        ((0.10, 0.20), True, False, False),  # wholly on the good side
+        ((0.10, 0.20), False, False, True),  # a minimum (e.g. an AIR) of 0.3: past it
+    ],
+)
+def test_check_is_at_risk_when_its_interval_reaches_past_the_limit(
+    interval, worse_is_higher, refused, at_risk
+):
+    check = Check("claim", sum(interval) / 2, *interval, 0.3, 0.02, refused, False, worse_is_higher)
+
+    assert check.at_risk == at_risk

@@ -39,7 +39,7 @@ def headline(report: Report) -> list[str]:
     )
     risky = [c.claim for c in verdict.checks if c.at_risk]
     if risky:
-        seen += " At risk (the interval reaches the limit): " + "; ".join(risky) + "."
+        seen += " At risk (the interval reaches past the limit): " + "; ".join(risky) + "."
     return [first, "", *body, "", seen, "", *lines, f"<sub>{POLICY_NOTE}</sub>", ""]
 
 
