@@ -115,15 +115,18 @@ release-stop: setup ## Stop the local staging and production servers
 
 # The pull-request report (docs/ci.md), as CI posts it: reproduce, then compare with BASE.
 # The report is written even when dvc repro fails (it says so); make still exits non-zero.
+# A refused gate (judged by BASE's policy, docs/judgement.md) makes the report command exit 3;
+# a failed repro's own code comes first.
 .PHONY: report
 REPORT_DIR ?= reports/pr
 
 report: setup ## Reproduce, then write reports/pr/report.md: what changed against BASE (default main)
 	@mkdir -p $(REPORT_DIR)
-	@set -o pipefail; status=0; \
+	@set -o pipefail; status=0; report=0; \
 	$(RUN) dvc repro 2>&1 | tee $(REPORT_DIR)/repro.log || status=$$?; \
 	$(RUN) underwrite report --base $(BASE) --out $(REPORT_DIR) \
-		--repro-log $(REPORT_DIR)/repro.log $(REPORT_ARGS) && exit $$status
+		--repro-log $(REPORT_DIR)/repro.log --fail-on-gate $(REPORT_ARGS) || report=$$?; \
+	if [ $$status -ne 0 ]; then exit $$status; fi; exit $$report
 
 # Less discriminatory alternatives (docs/fair-lending.md): one DVC experiment per alternative
 # declared in params.yaml (lda), then the frontier of ROC AUC against the race gap.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -119,17 +119,40 @@ class EvaluateParams(Strict):
 
 
 class FairnessLimit(Strict):
+    """The limits one protected attribute's numbers must stay within."""
+
     approval_rate_gap: float = Field(ge=0, le=1)
     tpr_gap: float = Field(ge=0, le=1)
+    # the lowest group's approval rate over the reference group's (four-fifths convention)
+    adverse_impact_ratio: float = Field(0.8, ge=0, le=1)
+
+
+NonNegative = Annotated[float, Field(ge=0)]
+GatedMetric = Literal["roc_auc", "pr_auc", "brier", "log_loss", "calibration_in_the_large"]
 
 
 class GateParams(Strict):
-    """What a candidate model must meet to be promoted (and what a PR report judges by)."""
+    """What a candidate model must meet to be promoted (docs/judgement.md, "The gate").
 
-    # How much worse than production each metric may be. Higher is better for all but
-    # brier and log_loss, where lower is better.
-    tolerances: dict[str, float] = {"roc_auc": 0.01, "pr_auc": 0.01, "brier": 0.005}
-    # The largest fairness gap allowed per protected grouping.
+    The policy used is always production's (params.yaml at the production side's commit),
+    never the candidate's own.
+    """
+
+    # Family-wise error rate of the refusals: Holm over one-sided bootstrap p-values.
+    alpha: float = Field(0.05, gt=0, lt=1)
+    # Non-inferiority margins: how much worse than production a metric may be. Higher is
+    # better for roc_auc and pr_auc; lower for brier, log_loss, calibration_in_the_large.
+    margins: dict[GatedMetric, NonNegative] = {
+        "roc_auc": 0.02,
+        "pr_auc": 0.02,
+        "brier": 0.01,
+        "log_loss": 0.03,
+        "calibration_in_the_large": 0.02,
+    }
+    # The worst value a metric may take, whatever production's: a minimum for roc_auc and
+    # pr_auc, a maximum for the others.
+    floors: dict[GatedMetric, float] = {"roc_auc": 0.80, "brier": 0.10}
+    # Per protected attribute: gap and adverse impact ratio limits.
     fairness: dict[str, FairnessLimit] = {
         "race": FairnessLimit(approval_rate_gap=0.30, tpr_gap=0.15),
         "sex": FairnessLimit(approval_rate_gap=0.10, tpr_gap=0.10),

@@ -21,8 +21,6 @@ from ci_support import (
     set_params,
 )
 
-from underwrite.gate import check
-from underwrite.params import load_params
 from underwrite.report.build import make_report
 from underwrite.validation import Failure
 
@@ -110,19 +108,21 @@ def test_report_shows_every_metric_with_base_head_and_delta(pipeline_repo, chang
     assert not any(r["metric"].startswith("fairness.") for r in table(changed[0], "### Metrics"))
 
 
-def test_report_gives_the_gates_verdict_with_base_standing_in_for_production(
+def test_report_gives_the_gates_paired_verdict_with_base_standing_in_for_production(
     pipeline_repo, changed
 ) -> None:
     base = json.loads(committed(pipeline_repo, pipeline_repo.trained, METRICS))
     head = json.loads((pipeline_repo.root / METRICS).read_text())
-    verdict = check(head, base, load_params(pipeline_repo.root / "params.yaml").gate)
+    rows = {r["statistic"]: r for r in table(changed[0], "### The gate")}
 
-    if verdict.passed:
-        assert "**Gate: ✅ this model would be promoted.**" in changed[0]
-    else:
-        assert "**Gate: ❌ this model would not be promoted:**" in changed[0]
-        assert all(f"- {reason}" in changed[0] for reason in verdict.reasons)
-    assert "base branch's model stands in for production's" in changed[0]
+    # both models on the same holdout rows: each side's value is its own evaluation's
+    for name in ("roc_auc", "pr_auc", "brier", "log_loss"):
+        assert number(rows[name]["production"]) == pytest.approx(base[name], abs=5e-5)
+        assert number(rows[name]["candidate"]) == pytest.approx(head[name], abs=5e-5)
+        assert rows[name]["class"] in {"better", "worse", "no detectable difference"}
+        assert number(rows[name]["min. detectable"]) > 0
+    assert ("**Gate: ✅" in changed[0]) != ("**Gate: ❌ refused" in changed[0])
+    assert "by base's policy" in changed[0]
 
 
 def test_report_shows_base_and_head_plots_as_png_images(pipeline_repo, changed) -> None:
@@ -191,16 +191,14 @@ def test_report_with_nothing_changed_says_so(copy_repo, report_env, tmp_path) ->
 def test_report_on_a_first_run_shows_head_alone(pipeline_repo, report_env, tmp_path) -> None:
     report = make_report(pipeline_repo.root, pipeline_repo.scaffold, tmp_path)
     markdown = (tmp_path / "report.md").read_text()
-    head = json.loads((pipeline_repo.root / METRICS).read_text())
-    verdict = check(head, None, load_params(pipeline_repo.root / "params.yaml").gate)
-
     short = git(
         pipeline_repo.root, pipeline_repo.env, "rev-parse", "--short", pipeline_repo.scaffold
     )
     assert f"base {short} has no metrics yet" in markdown
     rows = table(markdown, "### Metrics") + table(markdown, "### Fairness")
     assert {(r["base"], r["change"]) for r in rows} == {("—", "new")}
-    assert report.verdict == verdict
+    assert report.verdict.judged and report.verdict.differences == {}  # nothing to pair with
+    assert "### The gate" in markdown
     assert "base `none`" in markdown
     assert "| fairness | (none) | ![fairness](plots/fairness-head.png) |" in markdown
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -14,7 +15,9 @@ import pytest
 import yaml
 from drift_support import World, git, run_in, serve_in_thread
 
+from underwrite.judgement.holdout import identity_bytes
 from underwrite.retrain import RetrainError
+from underwrite.retrain.evidence import Labels, labels_statement, twins
 from underwrite.retrain.github import GitHub, open_or_update_pr
 from underwrite.retrain.loop import join, read_labels
 from underwrite.validation import validate_frame
@@ -51,6 +54,27 @@ def test_joined_rows_meet_the_data_contract(world: World):
         rows, min_rows=100, max_auc=world.params.validate_.max_single_feature_auc
     )
     assert result.passed, [f.message() for f in result.failures]
+
+
+def test_twins_counts_new_rows_that_repeat_the_data_or_each_other(world: World):
+    existing = world.train.iloc[:50]
+    replayed = pd.concat([world.train.iloc[:3], world.pool.iloc[:2], world.pool.iloc[:1]])
+
+    found = twins(existing, replayed, world.params.prepare)
+
+    assert (found.added, found.of_existing, found.within_new) == (6, 3, 1)
+    assert found.held_out == 3  # the pool is the holdout: its replays stay on that side
+
+
+@pytest.mark.parametrize(
+    ("agree", "feedback"), [(10, True), (9, False)]
+)  # fmt: skip
+def test_labels_that_are_the_models_own_decisions_are_named_a_feedback_loop(agree, feedback):
+    statement = labels_statement(Labels(rows=10, agree_with_model=agree))
+
+    assert "Labels are underwriting decisions" in statement
+    assert f"{agree} of 10 labels" in statement
+    assert ("this is a feedback loop" in statement) == feedback
 
 
 class FakeGitHub(BaseHTTPRequestHandler):
@@ -148,6 +172,14 @@ def test_retrain_loop_turns_drift_into_a_new_data_version_and_a_retrained_model(
     assert "retrained" in done.stdout
     report = (repo / "reports/retrain/report.md").read_text()
     assert "## New data version" in report and "400 labelled production applications" in report
+    # honest numbers: no held-out application (or its twin) in training, both models paired
+    train = pd.read_parquet(repo / "data/processed/train.parquet")
+    holdout = pd.read_parquet(repo / "data/processed/test.parquet")
+    assert not set(identity_bytes(holdout).tolist()) & set(identity_bytes(train).tolist())
+    assert f"Both models score the same {len(holdout)} held-out rows" in report
+    assert re.search(r"\| roc_auc \| 0\.\d{4} \| 0\.\d{4} \| [+-]0\.\d{4} \[", report), report
+    assert re.search(r"Of 400 new rows, \d+ are exact twins of rows already in the data", report)
+    assert "Labels are underwriting decisions" in report
     params = yaml.safe_load((repo / "params.yaml").read_text())
     assert params["data"] == {
         "source": "data/sources/applications.parquet",

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from repo_support import GIT_IDENTITY, VENV_BIN
 
-from underwrite.params import GateParams
 from underwrite.release import ReleaseError, gating
 from underwrite.release.registry import Registry
 
@@ -22,6 +21,7 @@ GOOD = {"roc_auc": 0.88, "pr_auc": 0.97, "brier": 0.07, "fairness": {
     "race": {"approval_rate_gap": 0.2, "tpr_gap": 0.1},
     "sex": {"approval_rate_gap": 0.02, "tpr_gap": 0.01},
 }}  # fmt: skip
+POLICY = {"gate": {"alpha": 0.05}}  # the rest: the declared defaults
 
 
 def git(repo: Path, *args: str) -> str:
@@ -32,8 +32,11 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def commit_model(repo: Path, md5: str, metrics: dict) -> str:
-    """Commit what the pipeline leaves in git: dvc.yaml, dvc.lock (the model's md5), metrics."""
+def commit_model(repo: Path, md5: str, metrics: dict, params: dict | None = None) -> str:
+    """Commit what the pipeline leaves in git: dvc.yaml, dvc.lock (the model's md5), metrics,
+    and PARAMS as params.yaml when given."""
+    if params is not None:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params))
     validate = {"cmd": "x", "metrics": [{"reports/validation.json": {"cache": False}}]}
     evaluate = {"cmd": "x", "deps": ["models/model.joblib"], "metrics": ["reports/metrics.json"]}
     (repo / "dvc.yaml").write_text(yaml.safe_dump({
@@ -143,25 +146,39 @@ def test_commit_without_the_model_in_dvc_lock_is_refused(repo: Path) -> None:
     assert Registry(repo).model_md5(commit) == "a" * 32
 
 
-def test_gate_compares_with_the_version_in_prod_not_the_latest_trained(repo: Path) -> None:
+def test_gate_judges_by_the_policy_of_the_version_in_prod_not_the_candidates(
+    repo: Path,
+) -> None:
     registry = Registry(repo)
-    prod = registry.register(commit_model(repo, "a" * 32, GOOD))
+    prod = registry.register(commit_model(repo, "a" * 32, GOOD, POLICY))
     registry.assign(prod.version, "prod")
-    candidate = registry.register(commit_model(repo, "b" * 32, GOOD | {"roc_auc": 0.84}))
-    commit_model(repo, "c" * 32, GOOD | {"roc_auc": 0.70})  # trained later, never registered
-    decision = gating.decide(repo, registry, candidate, GateParams())
+    loose = {"gate": {"margins": {"roc_auc": 1.0}, "fairness": {}}}
+    candidate = registry.register(commit_model(repo, "b" * 32, GOOD, loose))
+    commit_model(repo, "c" * 32, GOOD, POLICY)  # trained later, never registered
+    decision = gating.decide(repo, registry, candidate)
     assert decision.production == prod
-    assert any("roc_auc 0.8400 is worse than production's 0.8800" in r for r in decision.reasons)
+    assert "gate policy changed: gate.margins.roc_auc 0.02 -> 1.0 (ignored)" in (
+        decision.policy_changes
+    )
+    assert "gate policy changed: gate.margins.brier 0.01 -> (absent) (ignored)" in (
+        decision.policy_changes
+    )
+    # this tiny repository has no model files in DVC: the gate cannot judge, so it refuses
+    assert any("neither in the DVC cache nor on the remote" in r for r in decision.reasons)
     assert not decision.allowed
+    assert decision.summary().endswith(decision.policy_changes[-1])
 
 
-def test_gate_with_nothing_in_prod_judges_fairness_only(repo: Path) -> None:
+def test_gate_with_nothing_in_prod_takes_the_policy_from_main(repo: Path) -> None:
     registry = Registry(repo)
-    unfair = GOOD | {"roc_auc": 0.5, "fairness": GOOD["fairness"] | {
-        "sex": {"approval_rate_gap": 0.3, "tpr_gap": 0.01}}}  # fmt: skip
-    candidate = registry.register(commit_model(repo, "a" * 32, unfair))
-    decision = gating.decide(repo, registry, candidate, GateParams())
+    commit_model(repo, "a" * 32, GOOD, POLICY)
+    git(repo, "checkout", "-q", "-b", "candidate")
+    loose = {"gate": {**POLICY["gate"], "alpha": 0.5}}
+    candidate = registry.register(commit_model(repo, "b" * 32, GOOD, loose))
+    decision = gating.decide(repo, registry, candidate)
     assert decision.production is None
+    assert decision.policy_changes == ["gate policy changed: gate.alpha 0.05 -> 0.5 (ignored)"]
+
     metric_reasons = [r for r in decision.reasons if "staging" not in r]
     assert metric_reasons == ["sex approval_rate_gap 0.3000 exceeds the limit 0.1"]
 

@@ -128,13 +128,13 @@ def test_worse_or_less_fair_model_is_refused_and_production_stays(
     repo.commit_model("worse")
     repo.release("stage")
     assert repo.stages() == {"staging": "v0.0.2", "prod": "v0.0.1"}
-    refused("v0.0.2", r"roc_auc 0\.\d{4} is worse than production's 0\.\d{4} by 0\.\d{4}")
+    refused("v0.0.2", r"brier worse than production's by more than 0\.01: 0\.\d{4} \[0\.\d{4}, ")
 
     # less fair: every reason is printed, the fairness limit among them
     unfair = Registry(repo.path).register(repo.commit_model("unfair")).version
     refused(
         unfair,
-        r"race approval_rate_gap 0\.\d{4} exceeds the limit 0\.3\b",
+        r"race approval_rate_gap wider than production's: 0\.\d{4} \[",
         rf"{unfair} is not in staging \(the registry has v0\.0\.2 there\)",
     )
 

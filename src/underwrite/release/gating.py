@@ -1,19 +1,26 @@
 """May a version go to production? The evidence from staging, then the quality gate.
 
-The quality gate itself (metric tolerances, fairness limits) is underwrite.gate; this module
-feeds it the candidate's metrics and those of the version the registry has in production,
-both read from git at each version's commit, never from the latest training run.
+The quality gate itself is underwrite.gate; this module feeds it both versions' model files
+(from DVC at each version's commit, never the latest training run), scored on the
+candidate's holdout rows that production's holdout rule also held out, and production's
+policy: `gate:` in params.yaml at the production version's commit, or at the base branch's
+head when nothing is in production. The candidate's own policy is only compared with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from underwrite import gate
-from underwrite.params import GateParams
-from underwrite.release import deploy
+import pandas as pd
+
+from underwrite import gate, gate_sources, paths
+from underwrite.release import ReleaseError, bento, deploy
 from underwrite.release.registry import ModelVersion, Registry
+
+BASE_BRANCH = "main"  # whose params.yaml declares the policy while nothing is in production
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,7 @@ class Decision:
     candidate: ModelVersion
     production: ModelVersion | None
     reasons: list[str]
+    policy_changes: list[str] = field(default_factory=list)
 
     @property
     def allowed(self) -> bool:
@@ -29,9 +37,15 @@ class Decision:
     def summary(self) -> str:
         against = f"production {self.production.version}" if self.production else "no production"
         if self.allowed:
-            return f"{self.candidate.version} passes the gate against {against}"
+            return "\n".join(
+                [
+                    f"{self.candidate.version} passes the gate against {against}",
+                    *self.policy_changes,
+                ]
+            )
         lines = [f"promotion of {self.candidate.version} refused (against {against}):"]
-        return "\n".join(lines + [f"  - {reason}" for reason in self.reasons])
+        lines += [f"  - {reason}" for reason in self.reasons]
+        return "\n".join(lines + self.policy_changes)
 
 
 def staging_evidence(repo: Path, registry: Registry, candidate: ModelVersion) -> list[str]:
@@ -54,12 +68,65 @@ def staging_evidence(repo: Path, registry: Registry, candidate: ModelVersion) ->
     return []
 
 
-def decide(repo: Path, registry: Registry, candidate: ModelVersion, params: GateParams):
+def policy_side(registry: Registry, production: ModelVersion | None) -> tuple[str, str]:
+    """The commit whose params.yaml declares the policy, and how to name it."""
+    if production is not None:
+        return production.commit, f"production {production.version}"
+    return _head(registry, BASE_BRANCH), f"{BASE_BRANCH}'s head"
+
+
+def quality_gate(
+    registry: Registry, candidate: ModelVersion, production: ModelVersion | None
+) -> gate.Verdict:
+    """The quality gate's verdict, by production's policy, on the same holdout rows."""
+    try:
+        commit, where = policy_side(registry, production)
+        policy, settings, rule = gate_sources.read_sides(
+            registry.read_at(commit, paths.PARAMS.as_posix()), where
+        )
+        own = gate_sources.read_sides(
+            registry.read_at(candidate.commit, paths.PARAMS.as_posix()), str(candidate)
+        )[0]
+    except (ReleaseError, gate_sources.PolicyError) as err:
+        return gate.cannot_judge(f"the gate policy cannot be read: {err}")
+    changes = gate_sources.policy_changes(policy, own)
+    try:
+        holdout = gate_sources.shared_holdout(_holdout(registry, candidate), rule)
+        models = [_model(registry, v) if v else None for v in (candidate, production)]
+    except ReleaseError as err:
+        return gate.cannot_judge(str(err), changes)
+    evidence = gate_sources.evidence(holdout, models[0], models[1], settings)
+    return gate.judge(evidence, policy, changes)
+
+
+def _head(registry: Registry, branch: str) -> str:
+    from underwrite import repo
+
+    try:
+        return repo.git(registry.repo, "rev-parse", "--verify", f"{branch}^{{commit}}")
+    except repo.RepoError as err:
+        raise ReleaseError(
+            f"nothing is in production and there is no branch {branch!r} whose params.yaml "
+            "declares the gate policy"
+        ) from err
+
+
+def _holdout(registry: Registry, version: ModelVersion) -> pd.DataFrame:
+    content = bento.model_bytes(registry, version.commit, paths.TEST_DATA.as_posix())
+    return pd.read_parquet(io.BytesIO(content))
+
+
+def _model(registry: Registry, version: ModelVersion):
+    with tempfile.TemporaryDirectory(prefix="underwrite-gate-") as folder:
+        path = bento.write_model_file(registry, version, Path(folder))
+        return gate_sources.load_model(path.read_bytes())
+
+
+def decide(repo: Path, registry: Registry, candidate: ModelVersion):
     """Everything that stands between the candidate and production (nothing: promote)."""
     production = registry.in_stage("prod")
     reasons = staging_evidence(repo, registry, candidate)
     if production is not None and production.version == candidate.version:
         reasons.append(f"{candidate.version} is already in production")
-    production_metrics = registry.metrics(production.commit) if production else None
-    verdict = gate.check(registry.metrics(candidate.commit), production_metrics, params)
-    return Decision(candidate, production, reasons + verdict.reasons)
+    verdict = quality_gate(registry, candidate, production)
+    return Decision(candidate, production, reasons + verdict.reasons, verdict.policy_changes)

@@ -147,7 +147,7 @@ def promote(ctx: Context, version: str | None = None) -> deploy.Deployment:
     candidate = ctx.registry.get(version) if version else ctx.registry.in_stage("staging")
     if candidate is None:
         raise ReleaseError("nothing is in staging: run `underwrite release stage` first")
-    decision = gating.decide(ctx.repo, ctx.registry, candidate, ctx.params.gate)
+    decision = gating.decide(ctx.repo, ctx.registry, candidate)
     if not decision.allowed:
         raise PromotionRefused(decision)
     staging = deploy.load(ctx.repo, "staging")

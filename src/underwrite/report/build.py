@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from underwrite.gate import check
-from underwrite.params import GateParams, ParamsError, load_params
-from underwrite.report import compare, figures, lock, markdown, repro_log
+from underwrite.report import compare, figures, gating, lock, markdown, repro_log
 from underwrite.report.content import Report, Side
 from underwrite.report.sources import Layout, Repo, ReportError, read_layout
 
@@ -16,21 +14,14 @@ log = logging.getLogger(__name__)
 PLOTS = "plots"  # folder for the images, beside the Markdown
 
 
-def _gate_params(root: Path) -> GateParams:
-    try:
-        return load_params(root / "params.yaml").gate
-    except ParamsError as err:
-        raise ReportError(f"head's params.yaml cannot be read: {err}") from err
-
-
 def gather(repo: Repo, base: str, layout: Layout) -> Report:
     """Compare the workspace with commit BASE: params, metrics, gate, status, validation."""
     every = compare.metric_rows(repo, base)
     rows = [r for r in every if layout.model_metrics in (None, r.file)]
     base_metrics, head_metrics = compare.nested(rows, "base"), compare.nested(rows, "head")
     stale = compare.stale_stages(repo)
-    gate = _gate_params(repo.root)
     fresh = head_metrics is not None and not stale
+    verdict, gate = gating.verdict(repo, base, has_base_model=base_metrics is not None)
     return Report(
         base=Side(
             "base",
@@ -48,7 +39,7 @@ def gather(repo: Repo, base: str, layout: Layout) -> Report:
         metrics=rows,
         other_metrics=[r for r in every if r not in rows],
         gate=gate,
-        verdict=check(head_metrics, base_metrics, gate) if fresh else None,
+        verdict=verdict if fresh else None,
         stale=stale,
         validation=compare.validation(repo, layout),
     )

@@ -23,7 +23,9 @@ def report(
         False, help="exit 1 if the workspace's dvc.lock differs from the committed one"
     ),
     fail_on_gate: bool = typer.Option(
-        False, help="exit 3 if the gate would not promote head (or cannot judge it)"
+        False,
+        help="exit 3 if the gate would not promote head (or cannot judge it); the report is "
+        "written either way (`make report` sets it)",
     ),
 ) -> None:
     """Compare the workspace with BASE: params, metrics, fairness, gate, plots, stages, data."""
@@ -36,6 +38,8 @@ def report(
     except ReportError as err:
         raise fail(err) from None
     typer.echo(f"report written to {out / 'report.md'}")
+    for line in result.verdict.policy_changes if result.verdict else []:
+        typer.echo(line)
     if result.drift:
         raise fail(
             f"what was reproduced differs from the committed dvc.lock in "

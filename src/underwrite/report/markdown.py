@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from underwrite.report import gate_table
 from underwrite.report.compare import MetricRow
 from underwrite.report.content import Report
 from underwrite.report.repro_log import Outcome
@@ -79,7 +80,7 @@ def headline(report: Report) -> list[str]:
             f"Note: {report.base.label} has no metrics yet (a first run): head's values are "
             "shown alone, and the gate checks the fairness limits only."
         )
-    lines += ["", *_gate(report), ""]
+    lines += ["", *gate_table.headline(report), ""]
     return lines
 
 
@@ -224,6 +225,7 @@ def render(report: Report, plots_url: str | None = None) -> str:
         headline(report),
         params_section(report),
         metrics_section(report),
+        gate_table.section(report),
         plots_section(report, plots_url),
         pipeline_section(report),
         validation_section(report),

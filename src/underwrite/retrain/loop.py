@@ -7,6 +7,8 @@ appends the new rows to the data source, tracks it with ``dvc add`` and points
 ``data.source`` at it, so the retraining is a DVC run like any other. ``loop`` runs drift
 check -> join -> new data version -> ``dvc repro`` -> report; ``retrain pr`` publishes
 the result as a pull request (the scheduled workflow's last step; ``retrain.github``).
+The report compares old and new model on the same holdout rows, counts the new rows that
+repeat existing ones and says what the labels are (``retrain.evidence``).
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from underwrite.paths import RETRAIN_SOURCE
+from underwrite.paths import MODEL, RETRAIN_SOURCE, TEST_DATA
 from underwrite.retrain import RetrainError
 
 if TYPE_CHECKING:  # pandas and the package's data modules load in the commands
     import pandas as pd
 
+    from underwrite.gate import Verdict
+    from underwrite.retrain.evidence import Labels, Twins
+
 log = logging.getLogger(__name__)
 
-REQUEST_ID, LABEL = "request_id", "approve"  # as in inference_log and schema
+REQUEST_ID, LABEL, DECISION = "request_id", "approve", "approved"  # inference_log, schema
 SOURCE = RETRAIN_SOURCE
 # Columns recorded after the decision (or constant) that a logged application lacks.
 FILLED = {"msa": 1120.0, "typur": 0.0, "inson": 0.0, "review": 999.0}  # 999: review unknown
@@ -41,6 +46,17 @@ class DataVersion:
     added: int
     total: int
     unmatched_labels: int
+    twins: Twins | None = None
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """What the report says about a retraining: data, labels, and old against new model."""
+
+    version: DataVersion
+    labels: Labels
+    comparison: Verdict
+    metrics_diff: str
 
 
 def read_labels(location: str) -> pd.DataFrame:
@@ -77,7 +93,7 @@ def logged_applications(source: str, cache: Path) -> pd.DataFrame:
     from underwrite.drift.logreader import read_window
     from underwrite.inference_log import input_fields
 
-    columns = [REQUEST_ID, *input_fields()]
+    columns = [REQUEST_ID, DECISION, *input_fields()]
     since, until = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
     batches = list(read_window(source, since, until, columns, cache))
     if not batches:
@@ -106,6 +122,7 @@ def advance(rows: pd.DataFrame, unmatched: int, repo: Path, params_path: Path) -
 
     from underwrite.io import read_source
     from underwrite.params import load_params
+    from underwrite.retrain.evidence import twins
 
     params = load_params(params_path)
     base = read_source(params.data.source)
@@ -113,6 +130,7 @@ def advance(rows: pd.DataFrame, unmatched: int, repo: Path, params_path: Path) -
         rows = rows[~rows[REQUEST_ID].isin(base[REQUEST_ID].dropna())]
     if rows.empty:
         raise RetrainError("no new labelled applications: every match is already in the data")
+    repeated = twins(base, rows.drop(columns=[REQUEST_ID]), params.prepare)
     combined = pd.concat([base, rows], ignore_index=True)
     target = repo / SOURCE
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +138,7 @@ def advance(rows: pd.DataFrame, unmatched: int, repo: Path, params_path: Path) -
     dvc(repo, "add", str(SOURCE))
     set_source(params_path, str(SOURCE))
     log.info("data version %s: %d rows (+%d)", SOURCE, len(combined), len(rows))
-    return DataVersion(SOURCE, len(rows), len(combined), unmatched)
+    return DataVersion(SOURCE, len(rows), len(combined), unmatched, repeated)
 
 
 def set_source(params_path: Path, source: str) -> None:
@@ -155,19 +173,39 @@ def dvc(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-def loop_report(drift_markdown: str, version: DataVersion | None, metrics_diff: str) -> str:
+def loop_report(drift_markdown: str, retrained: Retrained | None) -> str:
+    from underwrite.report.gate_table import differences_table
+    from underwrite.retrain.evidence import labels_statement, twins_statement
+
     lines = ["# Retraining on drift", "", drift_markdown.strip(), ""]
-    if version is None:
+    if retrained is None:
         return "\n".join([*lines, "No retraining: the check found no drift.", ""])
+    version, comparison = retrained.version, retrained.comparison
     lines += [
         "## New data version",
         "",
         f"`{version.path}`: {version.total} rows, {version.added} labelled production "
         f"applications added ({version.unmatched_labels} labels matched no logged request).",
         "",
-        "## Metrics after `dvc repro` (against the last commit)",
+        twins_statement(version.twins) if version.twins else "",
         "",
-        metrics_diff.strip() or "(no metric changed)",
+        "## What the labels are",
+        "",
+        labels_statement(retrained.labels),
+        "",
+        "## Old and new model on the same holdout",
+        "",
+        f"Both models score the same {comparison.rows} held-out rows (the new holdout, which "
+        f"neither trained on). Method: {comparison.method}. *production* is the old model, "
+        "*candidate* the new one.",
+        "",
+        *differences_table(comparison),
+        "## Each model's own evaluation (`dvc metrics diff` against the last commit)",
+        "",
+        "Not on the same rows: the holdout grew with the new data, so these differences mix "
+        "the model's change with the rows' change; the table above is the comparison.",
+        "",
+        retrained.metrics_diff.strip() or "(no metric changed)",
         "",
     ]
     return "\n".join(lines)
@@ -201,31 +239,43 @@ def run_loop(inputs: LoopInputs, repo: Path = Path(".")) -> str:
     end = parse_end(inputs.end, inputs.log, inputs.cache)
     result = check_log(profile, inputs.log, end, settings, inputs.cache)
     write_report(result, profile, inputs.out / "drift")
-    version, diff = None, ""
-    if result.verdict is Verdict.DRIFT:
-        version, diff = _retrain(inputs, repo)
+    retrained = _retrain(inputs, repo) if result.verdict is Verdict.DRIFT else None
     outcome = {Verdict.DRIFT: "retrained", Verdict.NO_DRIFT: "no_drift"}.get(
         result.verdict, "cannot_tell"
     )
-    (inputs.out / "report.md").write_text(loop_report(markdown(result), version, diff))
+    (inputs.out / "report.md").write_text(loop_report(markdown(result), retrained))
     (inputs.out / "outcome").write_text(outcome + "\n")
     return outcome
 
 
-def _retrain(inputs: LoopInputs, repo: Path) -> tuple[DataVersion, str]:
+def _retrain(inputs: LoopInputs, repo: Path) -> Retrained:
+    from underwrite.retrain.evidence import labels_against_decisions, old_against_new
+
     labels = read_labels(inputs.labels)
-    rows, unmatched = join(logged_applications(inputs.log, inputs.cache), labels)
+    applications = logged_applications(inputs.log, inputs.cache)
+    rows, unmatched = join(applications, labels)
     if rows.empty:
         raise RetrainError(
             f"labels {inputs.labels!r}: none of {len(labels)} request ids is in the log yet"
         )
+    decided = applications[[REQUEST_ID, DECISION]].drop_duplicates(REQUEST_ID)
+    agreement = labels_against_decisions(decided.merge(labels, on=REQUEST_ID), LABEL, DECISION)
+    old_model = _model_bytes(repo)
     version = advance(rows, unmatched, repo, inputs.params)
     log.info("dvc repro (this retrains the model)")
     dvc(repo, "repro")
     if inputs.push:
         dvc(repo, "push")
     stage_changes(repo, version.path)
-    return version, dvc(repo, "metrics", "diff", "--md")
+    comparison = old_against_new(repo / MODEL, old_model, repo / TEST_DATA, inputs.params)
+    return Retrained(version, agreement, comparison, dvc(repo, "metrics", "diff", "--md"))
+
+
+def _model_bytes(repo: Path) -> bytes:
+    path = repo / MODEL
+    if not path.is_file():
+        raise RetrainError(f"{MODEL} is missing: run `dvc repro` (or `dvc pull`) first")
+    return path.read_bytes()
 
 
 def stage_changes(repo: Path, source: Path) -> None:
