@@ -28,10 +28,12 @@ def gate_step() -> str:
     return next(s["run"] for s in steps if s.get("name", "").startswith("Quality gate"))
 
 
-def run_gate_step(repo: PipelineRepo, summary: Path) -> subprocess.CompletedProcess[str]:
+def run_gate_step(
+    repo: PipelineRepo, summary: Path, version: str = "v0.0.1"
+) -> subprocess.CompletedProcess[str]:
     env = repo.env | {
         "ARTIFACT": ARTIFACT,
-        "VERSION": "v0.0.1",
+        "VERSION": version,
         "RUN_URL": "https://ci.invalid/run/1",
         "GITHUB_STEP_SUMMARY": str(summary),
     }
@@ -46,12 +48,6 @@ def release_ready(copy_repo: PipelineRepo, tmp_path: Path):
     """The copy with free ports for local staging and prod, its own BentoML home, and the
     project's .venv where the workflow's `.venv/bin/...` commands expect it."""
     staging, prod = free_port(), free_port()
-    set_params(
-        copy_repo.root / "params.yaml",
-        # the cycle, not the limit, is under test: leave the race TPR limit some room
-        {"gate.fairness.race.tpr_gap": 0.3},
-    )
-    git(copy_repo.root, copy_repo.env, "commit", "-q", "-m", "release settings", "params.yaml")
     # the workflow runs on a registration: the tag loan-approval@v0.0.1 of this commit
     gto = str(Path(sys.executable).parent / "gto")
     run([gto, "register", ARTIFACT, "HEAD", "--version", "v0.0.1"], copy_repo.root, copy_repo.env)
@@ -102,14 +98,27 @@ def test_release_job_builds_stages_smokes_and_promotes_through_the_gate(release_
     assert "No parameter changed." in summary  # prod is this very version
 
 
-def test_gate_step_refuses_a_candidate_over_a_fairness_limit(release_ready, tmp_path):
+def test_gate_step_refuses_by_productions_policy_and_ignores_the_candidates(
+    release_ready, tmp_path
+):
     repo = release_ready
-    set_params(repo.root / "params.yaml", {"gate.fairness.race.tpr_gap": 0.01})
-    git(repo.root, repo.env, "commit", "-q", "-m", "a race TPR limit no model meets", "params.yaml")
-    first = run_gate_step(repo, tmp_path / "summary.md")
+    gto = str(Path(sys.executable).parent / "gto")
+    # production: the same model, committed with a race approval-rate gap limit it exceeds
+    set_params(repo.root / "params.yaml", {"gate.fairness.race.approval_rate_gap": 0.01})
+    git(repo.root, repo.env, "commit", "-q", "-m", "production's strict limit", "params.yaml")
+    run([gto, "register", ARTIFACT, "HEAD", "--version", "v0.0.2"], repo.root, repo.env)
+    run([gto, "assign", ARTIFACT, "--version", "v0.0.2", "prod"], repo.root, repo.env)
+    # the candidate loosens the limit in its own tree: ignored
+    set_params(repo.root / "params.yaml", {"gate.fairness.race.approval_rate_gap": 0.9})
+    git(repo.root, repo.env, "commit", "-q", "-m", "the candidate's own limit", "params.yaml")
+    run([gto, "register", ARTIFACT, "HEAD", "--version", "v0.0.3"], repo.root, repo.env)
 
-    assert first.returncode == 3, first.stdout + first.stderr
-    assert "the gate would not promote head" in first.stderr
+    done = run_gate_step(repo, tmp_path / "summary.md", version="v0.0.3")
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert "gate policy changed: gate.fairness.race.approval_rate_gap 0.01 -> 0.9 (ignored)" in (
+        output + (tmp_path / "summary.md").read_text()
+    )
     summary = (tmp_path / "summary.md").read_text()
-    assert "**Gate: ❌ this model would not be promoted:**" in summary
-    assert f"### Release gate for {ARTIFACT}@v0.0.1: ❌ failed (exit 3)" in summary
+    assert f"### Release gate for {ARTIFACT}@v0.0.3: ❌ failed (exit 3)" in summary

@@ -11,11 +11,6 @@ from underwrite.report.content import Report
 from underwrite.report.repro_log import Outcome
 
 TITLE = "## Model report"
-GATE_NOTE = (
-    "The gate (`underwrite.gate`, limits in `params.yaml` → `gate`) judges head's metrics "
-    "against base's, and base stands for production: in a pull request the base branch's "
-    "model stands in for production's; in a release, base is the version in production."
-)
 DECIMALS = 4  # metrics are rates in 0..1: four decimals tell 0.8796 from 0.8782
 NOISE = 1e-12  # relative: a difference this small is floating-point rounding, not a change
 
@@ -82,22 +77,6 @@ def headline(report: Report) -> list[str]:
         )
     lines += ["", *gate_table.headline(report), ""]
     return lines
-
-
-def _gate(report: Report) -> list[str]:
-    verdict = report.verdict
-    if verdict is None:
-        return ["**Gate: not judged**: head has no up-to-date metrics.", ""]
-    if verdict.passed:
-        return ["**Gate: ✅ this model would be promoted.**", "", f"<sub>{GATE_NOTE}</sub>"]
-    reasons = [f"- {reason}" for reason in verdict.reasons]
-    return [
-        "**Gate: ❌ this model would not be promoted:**",
-        "",
-        *reasons,
-        "",
-        f"<sub>{GATE_NOTE}</sub>",
-    ]
 
 
 def params_section(report: Report) -> list[str]:
