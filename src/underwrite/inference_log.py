@@ -20,7 +20,16 @@ MODEL_VERSION = "model_version"  # the bento tag (or model tag) that answered
 MODEL_MD5 = "model_md5"  # md5 of models/model.joblib, as in dvc.lock
 PROBABILITY = "probability"  # predicted probability of approval
 APPROVED = "approved"  # the decision at the threshold in params.yaml
-META_FIELDS = (REQUEST_ID, TIMESTAMP, MODEL_VERSION, MODEL_MD5, PROBABILITY, APPROVED)
+# True when the request carried SYNTHETIC_HEADER: smoke suites, load tests, the simulator
+# over HTTP. Drift windows and retraining labels leave such records out. A record without
+# the field (written before it existed) is real traffic.
+SYNTHETIC = "synthetic"
+META_FIELDS = (REQUEST_ID, TIMESTAMP, MODEL_VERSION, MODEL_MD5, PROBABILITY, APPROVED, SYNTHETIC)
+OPTIONAL_FIELDS = (SYNTHETIC,)  # a reader accepts records without them
+
+# A request header, not a body field, so the request contract stays the same for everyone.
+SYNTHETIC_HEADER = "X-Underwrite-Synthetic"
+SYNTHETIC_HEADER_VALUE = "1"
 
 FILE_GLOB = "*.jsonl"
 
@@ -28,6 +37,11 @@ FILE_GLOB = "*.jsonl"
 def input_fields() -> list[str]:
     """The application fields a record holds: every column a model may use."""
     return names(feature_columns(include_protected=True))
+
+
+def is_synthetic(header_value: str | None) -> bool:
+    """Whether a request's SYNTHETIC_HEADER value (None when absent) marks it synthetic."""
+    return header_value is not None and header_value.strip() == SYNTHETIC_HEADER_VALUE
 
 
 def log_files(folder: Path) -> list[Path]:
@@ -49,8 +63,12 @@ def record(
     model_md5: str,
     probability: float,
     approved: bool,
+    synthetic: bool = False,
 ) -> dict:
-    """One flat record: every input field (null when not sent), then the prediction."""
+    """One flat record: every input field (null when not sent), then the prediction.
+
+    ``synthetic``: the request carried SYNTHETIC_HEADER (see ``is_synthetic``).
+    """
     flat = {name: application.get(name) for name in input_fields()}
     flat.update(
         {
@@ -60,6 +78,7 @@ def record(
             MODEL_MD5: model_md5,
             PROBABILITY: probability,
             APPROVED: approved,
+            SYNTHETIC: synthetic,
         }
     )
     return flat
