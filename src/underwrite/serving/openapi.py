@@ -83,7 +83,9 @@ def document(
 
 def _complete_statuses(operation: dict, refusals: dict[str, str]) -> None:
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    responses = operation.setdefault("responses", {})
+    # BentoML keys statuses by int; JSON keys are strings, and 200 must survive the merge
+    responses = {str(k): v for k, v in operation.get("responses", {}).items()}
+    operation["responses"] = responses
     for status in [s for s in responses if s not in ("200", *refusals)]:
         del responses[status]  # BentoML's 404/500 placeholders: neither is an answer we give
     for status, description in refusals.items():
