@@ -72,12 +72,17 @@ def document(
     refusals = {**REFUSALS, **(AUTH_REFUSALS if schemes else {})}
     for route in PREDICTION_ROUTES:
         operation = doc["paths"][route]["post"]
+        operation["requestBody"]["required"] = True  # an empty body is refused (415 or 400)
         _complete_statuses(operation, refusals)
         _add_examples(operation, examples, batch=route.endswith("batch"))
         if schemes:
             operation["security"] = [{name: []} for name in schemes]
     if schemes:
         doc["components"]["securitySchemes"] = schemes
+    # BentoML inlines the single route's request and drops the null from optional fields'
+    # ``anyOf``; the component it also emits is pydantic's own, and right.
+    single = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    single["schema"] = {"$ref": "#/components/schemas/Application"}
     return doc
 
 
