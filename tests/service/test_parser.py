@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
+import time
 
+import httpx
 import pytest
 
+from underwrite.serving.config import ServingConfig
 from underwrite.serving.contract import application_model, batch_type, golden_applications
 from underwrite.serving.parser import Refusal, RequestParser
 
 GOOD = golden_applications()[0]
 JSON = "application/json"
+SLOW_HEADER_BOUND = 30  # seconds: the header timeout (10 s) plus slack on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +113,69 @@ def test_a_valid_request_parses_to_the_request_model(parsers):
     batch = parsers["batch"].parse(_body([GOOD, GOOD]), JSON)
     assert single.loanamt == GOOD["loanamt"] and len(batch) == 2
 
+
+# --- the same refusals from a real `bentoml serve`, on both routes -------------------------
+
+SERVED_BAD = [
+    ("nul_byte", b'{"loanamt": \x00 1}', JSON, 400, "NUL byte"),
+    ("invalid_utf8", b'{"loanamt": "\xff\xfe"}', JSON, 400, "invalid UTF-8"),
+    ("nested_1000_deep", b"[" * 1000 + b"]" * 1000, JSON, 400, "nested deeper"),
+    ("duplicate_key", b'{"loanamt": 1, "loanamt": 2}', JSON, 400, "sent twice"),
+    ("text_plain", _body(GOOD), "text/plain", 415, "application/json"),
+    ("no_content_type", _body(GOOD), None, 415, "application/json"),
+    ("multipart_without_boundary", b"--x--", "multipart/form-data", 415, "application/json"),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("route", ["/predict", "/predict_batch"])
+@pytest.mark.parametrize(
+    ("name", "body", "content_type", "status", "words"), SERVED_BAD, ids=[b[0] for b in SERVED_BAD]
+)
+def test_served_bad_input_class_is_a_4xx_on_both_routes(
+    served, route, name, body, content_type, status, words
+):
+    headers = {"content-type": content_type} if content_type else {}
+    answer = httpx.post(f"{served.url}{route}", content=body, headers=headers, timeout=30)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("route", ["/predict", "/predict_batch"])
+def test_served_true_for_a_flag_is_refused_naming_the_field(served, route):
+    bad = {**GOOD, "married": True}
+    answer = httpx.post(f"{served.url}{route}", json=bad if route == "/predict" else [bad])
+    assert answer.status_code == 400 and "'married'" in answer.json()["error"]
+
+
+@pytest.mark.integration
+def test_served_refusal_logs_one_line_without_the_values_sent(served):
+    marker = 123456789.25
+    before = served.output.read_text()
+    answer = httpx.post(f"{served.url}/predict", json={**GOOD, "appinc": marker}, timeout=30)
+    assert answer.status_code == 400
+    time.sleep(1)  # the server's output is written by another process
+    new = served.output.read_text()[len(before) :]
+    assert str(marker) not in new and "Traceback" not in new
+    assert len([line for line in new.splitlines() if "refused POST /predict" in line]) == 1
+
+
+@pytest.mark.integration
+def test_served_connection_sending_headers_slowly_is_closed(served):
+    """One header byte a second never completes the headers: the server hangs up."""
+    port = int(served.url.rsplit(":", 1)[1])
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+        closed = False
+        while not closed and time.monotonic() - started < SLOW_HEADER_BOUND:
+            try:
+                client.sendall(b"X")
+                readable, _, _ = select.select([client], [], [], 1.0)
+                closed = bool(readable) and client.recv(1024) == b""
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+    elapsed = time.monotonic() - started
+    assert closed, f"still open after {elapsed:.0f}s"
+    assert ServingConfig().header_timeout_seconds <= elapsed < SLOW_HEADER_BOUND

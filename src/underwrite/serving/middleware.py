@@ -203,7 +203,7 @@ class ParsedRoutes:
             parser.parse(body, header(scope, b"content-type"))
         except Refusal as refusal:
             fields = ",".join(sorted({f["field"][:40] for f in refusal.fields}))
-            log.info("refused POST %s: %d %s", scope["path"], refusal.status, fields or "-")
+            log.warning("refused POST %s: %d %s", scope["path"], refusal.status, fields or "-")
             await JSONResponse(refusal.body(), status_code=refusal.status)(scope, receive, send)
             return
         SYNTHETIC_REQUEST.set(is_synthetic(header(scope, SYNTHETIC_HEADER.lower().encode())))
