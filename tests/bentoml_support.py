@@ -233,12 +233,13 @@ class BadRequest:
     rule: str
     status: int = 400
 
-    def assert_refused_by(self, url: str) -> None:
-        """Send it to the server at URL: the answer is its status, naming field and rule."""
+    def assert_refused_by(self, url: str, headers: dict[str, str] | None = None) -> None:
+        """Send it to the server at URL (with HEADERS): the answer is its status, naming field
+        and rule."""
         response = httpx.post(
             f"{url}{self.route}",
             content=self.body,
-            headers={"content-type": "application/json"},
+            headers={**(headers or {}), "content-type": "application/json"},
             timeout=60,
         )
         assert response.status_code == self.status, response.text

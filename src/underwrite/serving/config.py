@@ -73,8 +73,8 @@ class AuthConfig:
     role: str = "Underwrite.Predict"
     api_keys_file: str = ""
     metrics_in_cluster: bool = False
-    rate_per_second: float = 20.0
-    rate_burst: int = 40
+    rate_per_second: float = 100.0  # per caller and worker process
+    rate_burst: int = 200
 
     @property
     def tokens(self) -> bool:
