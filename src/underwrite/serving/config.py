@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from underwrite.paths import INFERENCE_LOG, INFERENCE_LOG_SPILL, MODEL_ARTIFACT
+from underwrite.paths import INFERENCE_LOG, MODEL_ARTIFACT
 
 # The math libraries' thread-pool variables: one thread per worker process.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -29,7 +29,8 @@ class ServingConfig:
     inference_log: str = INFERENCE_LOG
     header_timeout_seconds: int = 10  # a connection must send its request headers in this time
     log_buffer_records: int = 50_000  # inference-log records held in memory while storage is down
-    log_spill: str = INFERENCE_LOG_SPILL  # local folder the writer sheds to beyond that
+    # local folder the writer sheds to (empty: <log folder>-spill, or INFERENCE_LOG_SPILL)
+    log_spill: str = ""
     auth: AuthConfig = field(default_factory=lambda: AuthConfig())
 
     @classmethod
@@ -46,7 +47,7 @@ class ServingConfig:
             inference_log=env.get("UNDERWRITE_INFERENCE_LOG", cls.inference_log),
             header_timeout_seconds=_whole(env, "HEADER_TIMEOUT_SECONDS", 10),
             log_buffer_records=_whole(env, "LOG_BUFFER_RECORDS", 50_000),
-            log_spill=env.get("UNDERWRITE_LOG_SPILL", INFERENCE_LOG_SPILL),
+            log_spill=env.get("UNDERWRITE_LOG_SPILL", ""),
             auth=AuthConfig.from_env(env),
         )
 

@@ -21,6 +21,7 @@ for _variable in THREAD_VARIABLES:
 import gc  # noqa: E402
 import logging  # noqa: E402
 import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 import bentoml  # noqa: E402
@@ -95,7 +96,11 @@ class LoanApproval:
             tag=str(stored.tag), md5=stored.info.labels["model_md5"], bento=_bento_tag()
         )
         self.batcher = Batcher(self._probabilities, CONFIG.max_model_batch, CONFIG.max_latency_ms)
-        self.inference_log = InferenceLogWriter(CONFIG.inference_log)
+        self.inference_log = InferenceLogWriter(
+            CONFIG.inference_log,
+            max_records=CONFIG.log_buffer_records,
+            spill=Path(CONFIG.log_spill) if CONFIG.log_spill else None,
+        )
         self.ready = self._golden_check(load_golden(stored))
         _freeze_heap()
 
