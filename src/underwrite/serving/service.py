@@ -21,8 +21,8 @@ for _variable in THREAD_VARIABLES:
 import gc  # noqa: E402
 import logging  # noqa: E402
 import uuid  # noqa: E402
-from pathlib import Path  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
