@@ -13,6 +13,7 @@ the spill folder. Prints one markdown row per run; docs/serving.md quotes them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -78,10 +79,8 @@ def logged(run: Path) -> set[str]:
     for folder in (run / "log", run / "log-spill"):
         for path in folder.glob("*.jsonl*"):
             for line in path.read_text().splitlines():
-                try:
+                with contextlib.suppress(json.JSONDecodeError, KeyError):  # cut short by the kill
                     ids.add(json.loads(line)["request_id"])
-                except (json.JSONDecodeError, KeyError):
-                    pass  # a line cut short by the kill
     return ids
 
 

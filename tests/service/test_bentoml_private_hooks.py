@@ -18,7 +18,6 @@ HOOKS = [
     ("bentoml._internal.marshal.dispatcher", "CorkDispatcher", "serving.batching"),
     ("bentoml._internal.server.http.traffic", "TimeoutMiddleware", "serving.middleware"),
     ("bentoml._internal.bento", "BentoStore", "tests: a private BentoML home"),
-
     ("bentoml._internal.models", "ModelStore", "tests: a private BentoML home"),
     (
         "bentoml._internal.configuration.containers",
