@@ -1,4 +1,6 @@
-"""ASGI middleware in front of the service: a body size limit and a request timeout.
+"""ASGI middleware in front of the service: a body size limit, a request timeout, the one
+request parser for both prediction routes (``ParsedRoutes``), and a timeout for slow
+request headers (``install_header_timeout``, in uvicorn's protocol).
 
 BodySizeLimit: An ASGI middleware that answers 413 to a request body over a size limit.
 
