@@ -213,6 +213,8 @@ def test_token_bucket_refills_at_its_rate():
 def test_outside_local_use_the_service_refuses_to_start_without_auth():
     with pytest.raises(ValueError, match="authentication is required outside local use"):
         ServingConfig.from_env({"UNDERWRITE_ENVIRONMENT": "production"})
+    with pytest.raises(ValueError, match="UNDERWRITE_ENVIRONMENT=kubernetes"):
+        ServingConfig.from_env({"KUBERNETES_SERVICE_HOST": "10.0.0.1"})  # any pod
     assert not ServingConfig.from_env({}).auth.enabled
     off = {"UNDERWRITE_ENVIRONMENT": "staging", "UNDERWRITE_AUTH": "off"}
     assert not ServingConfig.from_env(off).auth.enabled

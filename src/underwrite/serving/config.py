@@ -62,8 +62,8 @@ class AuthConfig:
     """Who may call the service: Entra ID bearer tokens and/or API keys from a mounted file.
 
     Authentication is on as soon as either is configured. Outside ``UNDERWRITE_ENVIRONMENT=
-    local`` (the default) it must be configured: the service refuses to start otherwise,
-    unless ``UNDERWRITE_AUTH=off`` says so on purpose.
+    local`` (the default, except in a Kubernetes pod) it must be configured: the service
+    refuses to start otherwise, unless ``UNDERWRITE_AUTH=off`` says so on purpose.
     """
 
     environment: str = LOCAL
@@ -89,7 +89,7 @@ class AuthConfig:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> AuthConfig:
         tenant = env.get("UNDERWRITE_AUTH_TENANT_ID", "")
         config = cls(
-            environment=env.get("UNDERWRITE_ENVIRONMENT", LOCAL),
+            environment=env.get("UNDERWRITE_ENVIRONMENT", _default_environment(env)),
             switched_off=_flag(env, "AUTH", on="on", off="off", default="on") == "off",
             issuer=env.get("UNDERWRITE_AUTH_ISSUER", ENTRA_ISSUER.format(tenant=tenant))
             if tenant or "UNDERWRITE_AUTH_ISSUER" in env
@@ -124,6 +124,12 @@ class AuthConfig:
                 "(Entra ID tokens) or UNDERWRITE_API_KEYS_FILE (a mounted secret), or "
                 "UNDERWRITE_AUTH=off for a private test deployment"
             )
+
+
+def _default_environment(env: Mapping[str, str]) -> str:
+    """``kubernetes`` inside a pod (the kubelet sets KUBERNETES_SERVICE_HOST), else ``local``:
+    authentication is then required without the manifests having to ask for it."""
+    return "kubernetes" if "KUBERNETES_SERVICE_HOST" in env else LOCAL
 
 
 def _flag(env: Mapping[str, str], name: str, *, on: str, off: str, default: str) -> str:
