@@ -6,6 +6,11 @@ way, sized by ``drift.shifts`` in params.yaml. The traffic goes to a served mode
 (``POST /predict_batch``) or straight into an inference log, in the log's record format,
 scored by the local model; the true outcomes can be written as a labels file keyed by
 request id, as if they had arrived later.
+
+Requests to a served model carry the synthetic-traffic header, so that service's drift
+windows and retraining labels leave them out. Records written straight into a log folder
+stand in for real traffic (that is what the drift demo, the tests and the benchmarks
+check), so they are not flagged.
 """
 
 from __future__ import annotations
@@ -143,6 +148,7 @@ def log_records(
             contract.MODEL_MD5: model_md5,
             contract.PROBABILITY: frame[contract.PROBABILITY].to_numpy(),
             contract.APPROVED: frame[contract.APPROVED].to_numpy(dtype=bool),
+            contract.SYNTHETIC: False,  # stands in for real traffic (module docstring)
         }
     )
     fields = frame[contract.input_fields()].reset_index(drop=True)
