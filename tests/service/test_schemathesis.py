@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bentoml_support import REPO_ROOT, Server
+from bentoml_support import REPO_ROOT, Server, start_server
 
 from underwrite.serving.contract import golden_applications
 
@@ -25,9 +25,20 @@ MAX_EXAMPLES = 100  # per operation and phase: about a minute on two cores
 RUN_TIMEOUT = 240
 
 
+@pytest.fixture(scope="module")
+def fuzzed(model_tag: str, tmp_path_factory: pytest.TempPathFactory):
+    """A server of its own: the fuzzer's thousand odd requests leave the shared one alone."""
+    server = start_server(model_tag, tmp_path_factory.mktemp("fuzzed"), workers=2)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def test_schemathesis_all_checks_find_no_failure_and_the_server_survives(
-    served: Server, tmp_path: Path
+    fuzzed: Server, tmp_path: Path
 ):
+    served = fuzzed
     command = [
         str(SCHEMATHESIS),
         "run",
