@@ -164,6 +164,7 @@ def start_server(model_tag: str, workdir: Path, workers: int = 1, **env: str) ->
         "UNDERWRITE_MODEL_TAG": model_tag,
         "UNDERWRITE_WORKERS": str(workers),
         "UNDERWRITE_INFERENCE_LOG": str(log_folder),
+        **_own_home(workdir),
         **env,
     }
     command = [str(BENTOML), "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)]
@@ -183,6 +184,23 @@ def start_server(model_tag: str, workdir: Path, workers: int = 1, **env: str) ->
         server.stop()
         raise
     return server
+
+
+def _own_home(workdir: Path) -> dict[str, str]:
+    """A BENTOML_HOME of this server's own that shares the session's model store.
+
+    BentoML keeps a server's Prometheus files in $BENTOML_HOME/prometheus_multiproc_dir and
+    clears them when a server starts: two servers running at once under one home would
+    read and reset each other's metrics.
+    """
+    shared = os.environ.get("BENTOML_HOME")
+    if not shared:
+        return {}
+    home = workdir / "bentoml-home"
+    home.mkdir(exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(Path(shared) / "models", target_is_directory=True)
+    return {"BENTOML_HOME": str(home)}
 
 
 def wait_ready(server: Server, timeout: float = READY_TIMEOUT) -> None:
@@ -233,12 +251,13 @@ class BadRequest:
     rule: str
     status: int = 400
 
-    def assert_refused_by(self, url: str) -> None:
-        """Send it to the server at URL: the answer is its status, naming field and rule."""
+    def assert_refused_by(self, url: str, headers: dict[str, str] | None = None) -> None:
+        """Send it to the server at URL (with HEADERS): the answer is its status, naming field
+        and rule."""
         response = httpx.post(
             f"{url}{self.route}",
             content=self.body,
-            headers={"content-type": "application/json"},
+            headers={**(headers or {}), "content-type": "application/json"},
             timeout=60,
         )
         assert response.status_code == self.status, response.text

@@ -22,6 +22,7 @@ from underwrite.serving.commands import (  # lazy too
 )
 from underwrite.storage.commands import azurite_app  # heavy imports inside the commands
 from underwrite.storage.doctor import doctor_command
+from underwrite.storage.retention import log_app  # adlfs imported inside
 
 app = typer.Typer(
     help="Reproducible, fairness-gated mortgage-approval model.",
@@ -61,6 +62,7 @@ def summary() -> None:
 app.command("report")(report_command)
 app.command("doctor")(doctor_command)
 app.add_typer(azurite_app, name="azurite")
+app.add_typer(log_app, name="log")
 
 
 app.add_typer(release_app, name="release")

@@ -7,11 +7,12 @@ window of millions of rows as columns without building Python objects.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
 
-from underwrite.schema import feature_columns, names
+from underwrite.schema import Role, feature_columns, names
 
 # Fields every record carries besides the application's raw fields.
 REQUEST_ID = "request_id"
@@ -82,3 +83,32 @@ def record(
         }
     )
     return flat
+
+
+class DataClass(StrEnum):
+    """What a log field is, for data governance (docs/data-governance.md)."""
+
+    PERSONAL = "personal"  # about an identifiable applicant: kept only for the retention period
+    PROTECTED = "protected"  # a prohibited basis (race, ethnicity, sex): monitoring identity only
+    MODEL_INPUT = "model input"  # what the default model decides on
+    OPERATIONAL = "operational"  # about the request or the model, not the applicant
+
+
+def classification() -> dict[str, frozenset[DataClass]]:
+    """Every field of a record and its classes. Every applicant field is personal data; a
+    protected attribute is also protected; a feature is also a model input; the decision
+    (probability, approved) is personal data about the applicant."""
+    classes: dict[str, frozenset[DataClass]] = {}
+    for column in feature_columns(include_protected=True):
+        kind = DataClass.PROTECTED if column.role is Role.PROTECTED else DataClass.MODEL_INPUT
+        classes[column.name] = frozenset({DataClass.PERSONAL, kind})
+    for name in (PROBABILITY, APPROVED):
+        classes[name] = frozenset({DataClass.PERSONAL})
+    for name in (REQUEST_ID, TIMESTAMP, MODEL_VERSION, MODEL_MD5, SYNTHETIC):
+        classes[name] = frozenset({DataClass.OPERATIONAL})
+    return classes
+
+
+def fields_of(data_class: DataClass) -> list[str]:
+    """The record fields in DATA_CLASS, in record order."""
+    return [name for name, classes in classification().items() if data_class in classes]

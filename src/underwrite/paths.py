@@ -19,6 +19,9 @@ PROFILE = Path("data/reference/profile.json")
 RETRAIN_SOURCE = Path("data/sources/applications.parquet")  # the data the retrain loop grows
 
 INFERENCE_LOG = "logs/inference"  # a folder, or azure://<container>/<prefix>
+INFERENCE_LOG_SPILL = (
+    "logs/inference-spill"  # local folder the log writer sheds to while storage is down
+)
 LABELS = Path("logs/labels.csv")
 LOG_CACHE = Path(".cache/inference-log")  # Parquet copy of the parsed log (drift, retrain)
 

@@ -55,3 +55,14 @@ def test_timeout_middleware_is_looked_up_by_name_when_the_app_is_built() -> None
     assert "from .http.traffic import TimeoutMiddleware" in source, (
         "serving.middleware.install swaps traffic.TimeoutMiddleware; the app no longer uses it"
     )
+
+
+def test_uvicorn_protocol_has_what_the_header_timeout_wraps() -> None:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    for method in ("connection_made", "on_response_complete", "connection_lost"):
+        assert callable(getattr(H11Protocol, method, None)), f"uvicorn lost {method}"
+    source = inspect.getsource(H11Protocol)
+    assert "self.cycle = " in source and "self.loop" in source and "self.transport" in source, (
+        "serving.middleware.install_header_timeout reads the protocol's cycle, loop, transport"
+    )

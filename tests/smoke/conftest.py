@@ -14,7 +14,8 @@ import joblib
 import pandas as pd
 import pytest
 
-from underwrite.inference_log import input_fields
+from underwrite.inference_log import SYNTHETIC_HEADER, SYNTHETIC_HEADER_VALUE, input_fields
+from underwrite.serving.auth import client_headers
 from underwrite.serving.contract import golden_applications
 
 
@@ -24,6 +25,14 @@ class Target:
     max_batch: int
     golden: list[dict]
     expected: list[float]  # the offline Pipeline.predict_proba of ``golden``
+    # credentials (UNDERWRITE_API_TOKEN or UNDERWRITE_API_KEY) and the synthetic-traffic mark
+    headers: dict[str, str]
+
+
+def smoke_headers() -> dict[str, str]:
+    """What every smoke request sends: credentials when given, and the synthetic mark so
+    drift monitoring leaves these requests out."""
+    return {**client_headers(), SYNTHETIC_HEADER: SYNTHETIC_HEADER_VALUE}
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +49,7 @@ def _served_pipeline(url: str, golden: list[dict]):
 
     from underwrite.serving.store import load_pipeline
 
-    answer = httpx.post(f"{url}/predict", json=golden[0], timeout=60)
+    answer = httpx.post(f"{url}/predict", json=golden[0], headers=smoke_headers(), timeout=60)
     answer.raise_for_status()
     tag = answer.json()["model"]["tag"]
     try:
@@ -57,11 +66,12 @@ def target(smoke_url: str, request: pytest.FixtureRequest) -> Target:
     model_path = request.config.getoption("--smoke-model")
     pipeline = joblib.load(Path(model_path)) if model_path else _served_pipeline(smoke_url, golden)
     frame = pd.DataFrame.from_records(golden, columns=input_fields()).astype("float64")
-    spec = httpx.get(f"{smoke_url}/docs.json", timeout=30).json()
+    spec = httpx.get(f"{smoke_url}/docs.json", headers=smoke_headers(), timeout=30).json()
     batch = spec["paths"]["/predict_batch"]["post"]["requestBody"]["content"]["application/json"]
     return Target(
         url=smoke_url,
         max_batch=batch["schema"]["maxItems"],
         golden=golden,
         expected=pipeline.predict_proba(frame)[:, 1].tolist(),
+        headers=smoke_headers(),
     )

@@ -21,15 +21,19 @@ MAX_BODY_BYTES = 1 << 20  # the service's default UNDERWRITE_MAX_BODY_BYTES
 
 @pytest.mark.parametrize("path", ["/livez", "/readyz", "/metrics", "/docs.json"])
 def test_health_readiness_metrics_and_openapi_answer(target, path):
-    assert httpx.get(f"{target.url}{path}", timeout=30).status_code == 200
+    assert httpx.get(f"{target.url}{path}", headers=target.headers, timeout=30).status_code == 200
 
 
 def test_golden_applications_get_the_offline_probabilities(target):
-    batch = httpx.post(f"{target.url}/predict_batch", json=target.golden, timeout=60)
+    batch = httpx.post(
+        f"{target.url}/predict_batch", json=target.golden, headers=target.headers, timeout=60
+    )
     assert batch.status_code == 200, batch.text
     assert [p["probability"] for p in batch.json()] == pytest.approx(target.expected, abs=1e-9)
     for application, expected in zip(target.golden, target.expected, strict=True):
-        single = httpx.post(f"{target.url}/predict", json=application, timeout=60)
+        single = httpx.post(
+            f"{target.url}/predict", json=application, headers=target.headers, timeout=60
+        )
         assert single.status_code == 200, single.text
         assert single.json()["probability"] == pytest.approx(expected, abs=1e-9)
         assert single.json()["approved"] == (expected >= single.json()["threshold"])
@@ -38,14 +42,14 @@ def test_golden_applications_get_the_offline_probabilities(target):
 @pytest.mark.parametrize("name", BAD_CLASSES)
 def test_bad_input_answers_4xx_naming_field_and_rule(target, name):
     bad = {b.name: b for b in bad_requests(target.max_batch, MAX_BODY_BYTES)}[name]
-    bad.assert_refused_by(target.url)
+    bad.assert_refused_by(target.url, target.headers)
     assert httpx.get(f"{target.url}/readyz", timeout=30).status_code == 200
 
 
 def test_latency_is_within_budget(target, request: pytest.FixtureRequest):
     budget_ms = request.config.getoption("--smoke-p95-ms")
     timings = []
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers=target.headers) as client:
         for i in range(40):
             start = time.perf_counter()
             response = client.post(

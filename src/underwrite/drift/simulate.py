@@ -225,12 +225,19 @@ def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
 
 
 def post(frame: pd.DataFrame, url: str, batch: int, timeout: float) -> tuple[list[str], int]:
-    """Sends the applications to ``url``/predict_batch; request ids of those served, refused."""
+    """Sends the applications to ``url``/predict_batch; request ids of those served, refused.
+
+    Requests carry the synthetic-traffic mark, and the credentials in UNDERWRITE_API_TOKEN
+    or UNDERWRITE_API_KEY when the service requires them.
+    """
     import httpx
+
+    from underwrite.serving.auth import client_headers
 
     served: list[str] = []
     refused = 0
     headers = {contract.SYNTHETIC_HEADER: contract.SYNTHETIC_HEADER_VALUE}
+    headers.update(client_headers())
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as client:
         for part in tqdm(list(batches(frame, batch)), desc="posting", unit="batch"):
             try:

@@ -53,9 +53,10 @@ class Assignment:
 class Registry:
     """One artifact's versions and stages in the git repository at `repo`."""
 
-    def __init__(self, repo: Path, artifact: str = MODEL_ARTIFACT):
+    def __init__(self, repo: Path, artifact: str = MODEL_ARTIFACT, base_branch: str = "main"):
         self.repo = Path(repo)
         self.artifact = artifact
+        self.base_branch = base_branch
 
     # ---- reading the registry -------------------------------------------------------------
     def _state(self):
@@ -114,6 +115,7 @@ class Registry:
     # ---- writing the registry ------------------------------------------------------------
     def register(self, commit: str) -> ModelVersion:
         """Register the model at `commit` as the next version (patch bump)."""
+        self.check_on_base(commit)
         self._after_last_event()
         try:
             tag = gto.api.register(
@@ -127,7 +129,7 @@ class Registry:
     def assign(self, version: str, stage: str, message: str | None = None) -> str:
         """Assign `stage` to `version` with a new tag (kept even when it was there before)."""
         check_stage(stage)
-        self.get(version)
+        self.check_on_base(self.get(version).commit)
         self._after_last_event()
         try:
             event = gto.api.assign(
@@ -137,6 +139,34 @@ class Registry:
             raise ReleaseError(f"gto assign {self.artifact} {version} {stage}: {err}") from err
         log.info("assigned %s %s to %s (%s)", self.artifact, version, stage, event.tag)
         return event.tag
+
+    def check_on_base(self, commit: str) -> None:
+        """Refuse a commit that is not on the base branch: versions come only from merged work.
+
+        Anyone who can push can also tag; this keeps a branch's commit out of staging and
+        production however it was tagged (the release workflow checks the same).
+        """
+        base = self._base_ref()
+        try:
+            repo.git(self.repo, "merge-base", "--is-ancestor", commit, base)
+        except repo.RepoError:
+            raise ReleaseError(
+                f"commit {commit[:7]} is not on {self.base_branch}: a version is registered and "
+                f"assigned only from a commit merged into {self.base_branch} "
+                "(UNDERWRITE_BASE_BRANCH); merge its pull request first, then release from "
+                f"{self.base_branch}"
+            ) from None
+
+    def _base_ref(self) -> str:
+        for ref in (f"refs/heads/{self.base_branch}", f"refs/remotes/origin/{self.base_branch}"):
+            try:
+                return repo.git(self.repo, "rev-parse", "--verify", "--quiet", ref)
+            except repo.RepoError:
+                continue
+        raise ReleaseError(
+            f"no branch {self.base_branch!r} (nor origin/{self.base_branch}) in {self.repo}: "
+            "fetch it, or set UNDERWRITE_BASE_BRANCH to the branch releases come from"
+        )
 
     def _after_last_event(self) -> None:
         """Git tag times have one-second resolution: never create two events in one second,

@@ -41,9 +41,9 @@ def context(repo: Path = Path(".")) -> Context:
     repo = Path(repo).resolve()
     if not (repo / ".git").exists() or not (repo / "dvc.yaml").is_file():
         raise ReleaseError(f"{repo} is not the project's repository (no .git or dvc.yaml)")
-    return Context(
-        repo, load_params(repo / "params.yaml"), Registry(repo), ReleaseSettings.from_env()
-    )
+    settings = ReleaseSettings.from_env()
+    registry = Registry(repo, base_branch=settings.base_branch)
+    return Context(repo, load_params(repo / "params.yaml"), registry, settings)
 
 
 def resolve(ctx: Context, version: str | None) -> ModelVersion:

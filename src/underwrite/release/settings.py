@@ -26,6 +26,7 @@ class ReleaseSettings:
     readiness_timeout: float = 180.0  # seconds to wait for /readyz
     smoke_suite: str = "tests/smoke"
     smoke_timeout: float = 600.0  # seconds the smoke suite may take
+    base_branch: str = "main"  # versions are registered and assigned only from its commits
 
     @property
     def host(self) -> str:

@@ -6,7 +6,10 @@
 - ``store``       the model in the BentoML store, labelled with its origin (dvc.lock, git)
 - ``batching``    adaptive batching of concurrent requests into one model call
 - ``log_writer``  the inference log writer (local folder or azure://), off the request path
-- ``middleware``  ASGI: body size limit, request timeout
+- ``middleware``  ASGI: body size limit, request timeout, the request parser, slow headers
+- ``parser``      the one request parser for /predict and /predict_batch (limits, 4xx)
+- ``openapi``     the OpenAPI 3.1 document: statuses, examples, security schemes
+- ``auth``        Entra ID tokens, API keys, rate limit per caller; client credentials
 - ``commands``    ``underwrite import-model`` and ``underwrite serve``
 
 Importing this package loads none of them: the service module does work on import.

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from underwrite.io import AZURE_SCHEME, azure_storage_options
+from underwrite.paths import INFERENCE_LOG_SPILL
 
 log = logging.getLogger(__name__)
 
@@ -76,35 +77,63 @@ def sink_for(location: str) -> LocalSink | BlobSink:
 
 
 class InferenceLogWriter:
-    """A background thread that appends queued records; ``write`` never waits for I/O."""
+    """A background thread that appends queued records; ``write`` never waits for the sink.
 
-    def __init__(self, location: str, flush_seconds: float = 1.0, retry_seconds: float = 2.0):
+    Memory is bounded: at most ``max_records`` records wait in memory. Records the sink
+    refuses (storage down), and records written while the buffer is full, go to the local
+    spill folder (JSON Lines, one file per process) instead; every successful flush then
+    sends the spilled records on, oldest first, and deletes their files. A spill file left
+    by a process that has died (same host) is sent on by the next writer that starts.
+    """
+
+    def __init__(
+        self,
+        location: str,
+        flush_seconds: float = 1.0,
+        retry_seconds: float = 2.0,
+        max_records: int = 50_000,
+        spill: Path | None = None,
+    ):
         self.location = location
         self.sink = sink_for(location)
         self.flush_seconds = flush_seconds
         self.retry_seconds = retry_seconds
+        self.max_records = max_records
+        self.spill = Spill(spill or default_spill(location))
+        self.buffered = 0  # records in the queue or in the thread's hands
+        self.lock = threading.Lock()
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         self.thread.start()
 
     def write(self, records: list[dict]) -> None:
+        with self.lock:
+            if self.buffered + len(records) > self.max_records:
+                self.spill.add(_lines(records), reason="the in-memory buffer is full")
+                return
+            self.buffered += len(records)
         self.queue.put(records)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Store everything written so far, then stop the thread."""
+        """Store everything written so far (or spill it), then stop the thread."""
         self.queue.put(_STOP)
         self.thread.join(timeout)
         if self.thread.is_alive():
             log.error("inference log %s: records still unwritten after %ss", self.location, timeout)
 
     def _run(self) -> None:
+        self.spill.adopt_orphans()
         pending: list[str] = []
         stopping = False
         while not stopping:
             deadline = time.monotonic() + self.flush_seconds
             stopping = self._collect(pending, deadline)
-            if pending:
-                pending = self._store(pending, final=stopping)
+            stored = self._store(pending, final=stopping) if pending else True
+            if stored and self.spill.waiting():
+                self._store_spilled(final=stopping)
+            with self.lock:
+                self.buffered -= len(pending)
+            pending = []
 
     def _collect(self, pending: list[str], deadline: float) -> bool:
         """Move records from the queue to ``pending`` until the deadline; True on close."""
@@ -116,21 +145,114 @@ class InferenceLogWriter:
                 return False
             if item is _STOP:
                 return True
-            pending.extend(json.dumps(r, allow_nan=False) + "\n" for r in item)
+            pending.extend(_lines(item))
 
-    def _store(self, lines: list[str], final: bool) -> list[str]:
-        """Append the lines; keep them for the next round if the sink fails (retried)."""
-        attempts = 3 if final else 1
+    def _store(self, lines: list[str], final: bool) -> bool:
+        """Append the lines; spill them if the sink fails (retried from the spill)."""
+        if self._append(lines, attempts=3 if final else 1):
+            return True
+        self.spill.add(lines, reason="the sink failed")
+        return False
+
+    def _store_spilled(self, final: bool) -> None:
+        for path in self.spill.claim():
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if not self._append(lines, attempts=3 if final else 1):
+                return  # the file stays claimed, first in line for the next round
+            path.unlink()
+            log.info("inference log %s: %d spilled records sent on", self.location, len(lines))
+
+    def _append(self, lines: list[str], attempts: int) -> bool:
         for attempt in range(attempts):
             try:
                 self.sink.append(lines)
-                return []
-            except Exception:
-                log.exception(
-                    "inference log %s: %d records not written yet", self.location, len(lines)
+                return True
+            except Exception as err:
+                log.warning(
+                    "inference log %s: %d records not written yet (%s: %s)",
+                    self.location,
+                    len(lines),
+                    type(err).__name__,
+                    err,
                 )
                 if attempt + 1 < attempts:
                     time.sleep(self.retry_seconds)
-        if final:
-            log.error("inference log %s: %d records lost at shutdown", self.location, len(lines))
-        return lines
+        return False
+
+
+def _lines(records: list[dict]) -> list[str]:
+    return [json.dumps(r, allow_nan=False) + "\n" for r in records]
+
+
+def default_spill(location: str) -> Path:
+    """``<folder>-spill`` beside a local log; ``paths.INFERENCE_LOG_SPILL`` for azure://."""
+    if location.startswith(AZURE_SCHEME):
+        return Path(INFERENCE_LOG_SPILL)
+    return Path(location.rstrip("/") + "-spill")
+
+
+class Spill:
+    """Local JSON Lines files of records not yet stored: ``<host>-<pid>.jsonl`` per process.
+
+    A file being sent on is renamed to ``*.sending`` first, so ``add`` (which appends to the
+    process's own file) never writes into a file that is being read and deleted.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.host = socket.gethostname()
+        self.own = folder / f"{self.host}-{os.getpid()}{SPILL_SUFFIX}"
+        self.lock = threading.Lock()
+        self.warned = 0.0
+
+    def add(self, lines: list[str], reason: str) -> None:
+        try:
+            with self.lock:
+                self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                with self.own.open("a", encoding="utf-8") as out:
+                    out.writelines(lines)
+                    out.flush()
+                    os.fsync(out.fileno())
+        except OSError as err:
+            log.error("inference log: %d records lost: cannot spill to %s (%s)", len(lines),
+                      self.folder, err)  # fmt: skip
+            return
+        if time.monotonic() - self.warned > 60:  # one line a minute, not one per request
+            self.warned = time.monotonic()
+            log.warning("inference log: %s; spilling records to %s", reason, self.folder)
+
+    def waiting(self) -> bool:
+        return self.own.exists() or any(self.folder.glob(f"*{SENDING_SUFFIX}"))
+
+    def claim(self) -> list[Path]:
+        """This process's spill files (and adopted ones), renamed for sending, oldest first."""
+        with self.lock:
+            if self.own.exists():
+                self.own.rename(self.own.with_name(f"{time.time_ns()}-{self.own.name}.sending"))
+        mine = f"-{self.own.name}{SENDING_SUFFIX}"
+        return sorted(p for p in self.folder.glob(f"*{SENDING_SUFFIX}") if p.name.endswith(mine))
+
+    def adopt_orphans(self) -> None:
+        """Take over the spill files of dead processes on this host, to send them on."""
+        for path in self.folder.glob(f"*{SPILL_SUFFIX}*"):
+            owner = path.name.split(SPILL_SUFFIX)[0]  # [<ns>-]<host>-<pid>
+            pid = owner.rsplit("-", 1)[-1]
+            if not (owner.endswith(f"{self.host}-{pid}") and pid.isdigit()):
+                continue
+            if int(pid) != os.getpid() and not _alive(int(pid)):
+                path.rename(path.with_name(f"{time.time_ns()}-{self.own.name}.sending"))
+                log.info("inference log: sending on %s, spilled by a process that ended", path)
+
+
+SPILL_SUFFIX = ".jsonl"
+SENDING_SUFFIX = ".sending"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,4 +1,6 @@
-"""ASGI middleware in front of the service: a body size limit and a request timeout.
+"""ASGI middleware in front of the service: a body size limit, a request timeout, the one
+request parser for both prediction routes (``ParsedRoutes``), and a timeout for slow
+request headers (``install_header_timeout``, in uvicorn's protocol).
 
 BodySizeLimit: An ASGI middleware that answers 413 to a request body over a size limit.
 
@@ -26,10 +28,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from starlette.responses import JSONResponse
+
+from underwrite.inference_log import SYNTHETIC_HEADER, is_synthetic
+from underwrite.serving.parser import Refusal, RequestParser
+
+log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -167,3 +175,119 @@ def install() -> None:
     if traffic.TimeoutMiddleware is not RequestTimeout:
         RequestTimeout.replaces = traffic.TimeoutMiddleware
         traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc]
+
+
+# Whether the request being served carries SYNTHETIC_HEADER (set by ParsedRoutes).
+SYNTHETIC_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "synthetic_request", default=False
+)
+
+
+class ParsedRoutes:
+    """Runs ``RequestParser`` on every POST to the routes it knows; refuses, or hands on.
+
+    The body is read here (``BodySizeLimit`` outside has bounded it), parsed once with the
+    route's limits, and replayed unchanged to BentoML when it passes. A refusal is one log
+    line naming the route, status and fields, never the values sent.
+    """
+
+    def __init__(self, app: ASGIApp, parsers: Mapping[str, RequestParser]):
+        self.app = app
+        self.parsers = parsers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parser = self.parsers.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if parser is None or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive)
+        try:
+            parser.parse(body, header(scope, b"content-type"))
+        except Refusal as refusal:
+            fields = ",".join(sorted({f["field"][:40] for f in refusal.fields}))
+            log.warning("refused POST %s: %d %s", scope["path"], refusal.status, fields or "-")
+            await JSONResponse(refusal.body(), status_code=refusal.status)(scope, receive, send)
+            return
+        SYNTHETIC_REQUEST.set(is_synthetic(header(scope, SYNTHETIC_HEADER.lower().encode())))
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header, or None (latin-1, as HTTP defines it)."""
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def install_header_timeout(seconds: float) -> None:
+    """Close a connection whose request headers are not complete within ``seconds``.
+
+    An ASGI middleware only sees a request once its headers are in, so this guard sits in
+    uvicorn's HTTP protocol (which BentoML runs): a timer starts when a connection opens
+    and again when an answer has gone out on a kept-alive connection; if no new request
+    has begun when it fires, the connection is closed. uvicorn's own ``timeout_keep_alive``
+    does not cover this: any byte received cancels it, so one header byte every few seconds
+    held a connection open for ever.
+    """
+    for protocol in _uvicorn_protocols():
+        protocol.underwrite_header_timeout = seconds
+        if getattr(protocol, "underwrite_guarded", False):
+            continue
+        protocol.underwrite_guarded = True
+        _call_after(protocol, "connection_made", _arm_header_timer)
+        _call_after(protocol, "on_response_complete", _arm_header_timer)
+        _call_after(protocol, "connection_lost", _cancel_header_timer)
+
+
+def _uvicorn_protocols() -> list[type]:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    protocols: list[type] = [H11Protocol]
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools is optional; uvicorn then uses h11
+        return protocols
+    return [*protocols, HttpToolsProtocol]
+
+
+def _call_after(protocol: type, name: str, extra: Callable[[Any], None]) -> None:
+    original = getattr(protocol, name)
+
+    def wrapped(self: Any, *args: Any) -> None:
+        original(self, *args)
+        extra(self)
+
+    setattr(protocol, name, wrapped)
+
+
+def _arm_header_timer(protocol: Any) -> None:
+    _cancel_header_timer(protocol)
+    protocol.underwrite_header_timer = protocol.loop.call_later(
+        protocol.underwrite_header_timeout, _close_if_no_request, protocol, protocol.cycle
+    )
+
+
+def _cancel_header_timer(protocol: Any) -> None:
+    timer = getattr(protocol, "underwrite_header_timer", None)
+    if timer is not None:
+        timer.cancel()
+        protocol.underwrite_header_timer = None
+
+
+def _close_if_no_request(protocol: Any, cycle_when_armed: Any) -> None:
+    if protocol.cycle is cycle_when_armed and not protocol.transport.is_closing():
+        log.info("closed a connection whose request headers took over the header timeout")
+        protocol.transport.close()

@@ -22,6 +22,7 @@ import gc  # noqa: E402
 import logging  # noqa: E402
 import uuid  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,8 +40,15 @@ from underwrite.serving.contract import (  # noqa: E402
     to_frame,
 )
 from underwrite.serving.log_writer import InferenceLogWriter  # noqa: E402
-from underwrite.serving.middleware import BodySizeLimit  # noqa: E402
+from underwrite.serving.middleware import (  # noqa: E402
+    SYNTHETIC_REQUEST,
+    BodySizeLimit,
+    ParsedRoutes,
+    install_header_timeout,
+)
 from underwrite.serving.middleware import install as install_request_timeout  # noqa: E402
+from underwrite.serving.openapi import OpenAPIDocument, document, golden_examples  # noqa: E402
+from underwrite.serving.parser import RequestParser  # noqa: E402
 from underwrite.serving.store import load_golden, load_pipeline  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -88,7 +96,11 @@ class LoanApproval:
             tag=str(stored.tag), md5=stored.info.labels["model_md5"], bento=_bento_tag()
         )
         self.batcher = Batcher(self._probabilities, CONFIG.max_model_batch, CONFIG.max_latency_ms)
-        self.inference_log = InferenceLogWriter(CONFIG.inference_log)
+        self.inference_log = InferenceLogWriter(
+            CONFIG.inference_log,
+            max_records=CONFIG.log_buffer_records,
+            spill=Path(CONFIG.log_spill) if CONFIG.log_spill else None,
+        )
         self.ready = self._golden_check(load_golden(stored))
         _freeze_heap()
 
@@ -149,6 +161,7 @@ class LoanApproval:
             model_md5=self.version.md5,
             probability=prediction.probability,
             approved=prediction.approved,
+            synthetic=SYNTHETIC_REQUEST.get(),
         )
 
     @bentoml.on_shutdown
@@ -158,9 +171,33 @@ class LoanApproval:
         self.inference_log.close()
 
 
+def _openapi_document() -> dict:
+    """BentoML's document as OpenAPI 3.1, with statuses, examples and security schemes."""
+    from underwrite.serving.auth import security_schemes
+
+    metadata = STORED.info.metadata
+    model = {"tag": str(STORED.tag), "md5": STORED.info.labels["model_md5"], "bento": ""}
+    examples = golden_examples(load_golden(STORED), metadata["threshold"], model)
+    return document(LoanApproval.openapi_spec.asdict(), examples, security_schemes(CONFIG.auth))
+
+
+# Outermost first: who is calling, how big the body is, then the one parser for both routes.
+if CONFIG.auth.enabled:
+    from underwrite.serving.auth import Authentication
+
+    LoanApproval.add_asgi_middleware(Authentication, config=CONFIG.auth)
 LoanApproval.add_asgi_middleware(BodySizeLimit, max_bytes=CONFIG.max_body_bytes)
+LoanApproval.add_asgi_middleware(OpenAPIDocument, build=_openapi_document)
+LoanApproval.add_asgi_middleware(
+    ParsedRoutes,
+    parsers={
+        "/predict": RequestParser(Application, CONFIG.max_body_bytes),
+        "/predict_batch": RequestParser(Applications, CONFIG.max_body_bytes),
+    },
+)
 # traffic["timeout"] without BentoML's timer that keeps each request alive for 30 s
 install_request_timeout()
+install_header_timeout(CONFIG.header_timeout_seconds)
 
 
 def _freeze_heap() -> None:

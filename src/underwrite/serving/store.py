@@ -101,9 +101,11 @@ def read_origin(model_path: Path, repo: Path) -> Origin:
     model_md5 = _lock_md5(lock, relative, lock_file)
     actual = file_md5(model_path)
     if actual != model_md5:
+        from underwrite.storage.cache import repair_advice
+
         raise ModelImportError(
             f"{model_path} (md5 {actual}) is not the version dvc.lock records ({model_md5}); "
-            "run `dvc checkout` to restore it or `dvc repro` to record it"
+            + repair_advice(repo, model_md5, relative)
         )
     metrics_file = _metrics_file(repo, relative)
     if not metrics_file.is_file():

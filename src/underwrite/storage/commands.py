@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from underwrite.console import fail
-from underwrite.storage.credentials import read_remote
+from underwrite.storage.credentials import read_remote, write_private
 from underwrite.storage.emulator import Emulator, EmulatorError
 from underwrite.storage.errors import DoctorError
 
@@ -35,9 +35,12 @@ def configure_dvc(emulator: Emulator, repo: Path, remote: str = "blob") -> str:
         raise EmulatorError(str(error)) from error
     emulator.start()
     emulator.ensure_container(container)
+    local_config = repo / ".dvc" / "config.local"
+    write_private(local_config, local_config.read_text() if local_config.exists() else "")
     _dvc(
         repo, "remote", "modify", "--local", remote, "connection_string", emulator.connection_string
     )
+    local_config.chmod(0o600)  # in case DVC replaced the file rather than rewriting it
     return container
 
 

@@ -225,3 +225,12 @@ def connect(settings: RemoteSettings, timeout: float = 10.0) -> Access:
     )
     token = credential if hasattr(credential, "get_token") else None
     return Access(target, client, token)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that holds a key: readable by its owner only (0600) from its creation."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    path.chmod(0o600)  # an existing file keeps its old mode through os.open

@@ -125,8 +125,15 @@ def doctor_command(
     ] = "",
     repo: Annotated[Path, typer.Option(help="The DVC repository.")] = Path("."),
     timeout: Annotated[float, typer.Option(help="Seconds each network step may take.")] = 10.0,
+    cache: Annotated[
+        bool, typer.Option("--cache", help="Verify the local DVC cache files against their md5s.")
+    ] = False,
 ) -> None:
-    """Check that a DVC Azure remote can be written, read and cleaned before you push."""
+    """Check that a DVC Azure remote can be written, read and cleaned before you push
+    (or, with --cache, that every local cache file still has the bytes of its md5)."""
+    if cache:
+        check_cache(repo)
+        return
     # The chain logs every credential it tried; the failure message below already lists them.
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
     passed = True
@@ -139,6 +146,27 @@ def doctor_command(
     if not passed:
         raise typer.Exit(1)
     typer.echo("remote is ready for dvc push and dvc pull")
+
+
+def check_cache(repo: Path) -> None:
+    """Read every file of the local DVC cache; name the corrupt ones and how to fix them."""
+    from underwrite.storage.cache import Corrupt, cache_folder, verify_cache
+
+    folder = cache_folder(repo)
+    intact, corrupt = 0, []
+    for result in verify_cache(folder):
+        if isinstance(result, Corrupt):
+            corrupt.append(result)
+            typer.echo(f"✗ {result.path}: md5 {result.actual}, stored as {result.expected}")
+        else:
+            intact += 1
+    typer.echo(f"{folder}: {intact} intact, {len(corrupt)} corrupt")
+    if corrupt:
+        typer.echo(
+            "delete each corrupt file, then `dvc pull --force` fetches the right bytes "
+            "(`dvc checkout` would copy the corrupt ones back)"
+        )
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

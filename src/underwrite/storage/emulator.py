@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from underwrite.storage.credentials import fail_fast
+from underwrite.storage.credentials import fail_fast, write_private
 from underwrite.storage.processes import is_azurite, signal_group, tail, wait_for_exit
 
 if TYPE_CHECKING:  # the Azure SDK loads lazily, so `underwrite --help` stays fast
@@ -88,8 +88,7 @@ class Emulator:
         if self.account not in keys:
             self.location.mkdir(parents=True, exist_ok=True)
             keys[self.account] = base64.b64encode(secrets.token_bytes(64)).decode()
-            path.write_text(json.dumps(keys))
-            path.chmod(0o600)
+            write_private(path, json.dumps(keys))
         return str(keys[self.account])
 
     def service_client(self, timeout: float = 5.0) -> BlobServiceClient:
