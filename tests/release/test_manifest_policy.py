@@ -162,7 +162,7 @@ def test_root_filesystem_is_read_only_and_every_written_path_is_an_empty_dir(ren
     assert box["securityContext"]["readOnlyRootFilesystem"] is True
     volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
     mounted = {m["mountPath"]: volumes[m["name"]] for m in box["volumeMounts"]}
-    written = {"/tmp", env["BENTOML_HOME"]["value"], env["UNDERWRITE_INFERENCE_SPILL"]["value"]}
+    written = {"/tmp", env["BENTOML_HOME"]["value"], env["UNDERWRITE_LOG_SPILL"]["value"]}
     assert written <= set(mounted)
     for path in written:
         assert "sizeLimit" in mounted[path]["emptyDir"], f"{path}: a bounded emptyDir"
@@ -304,3 +304,10 @@ def test_checkov_fails_an_overlay_with_its_hardening_removed(checkov) -> None:
     # read-only root fs, privilege escalation, capabilities, CPU limit, digest, latest tag
     expected = {"CKV_K8S_22", "CKV_K8S_20", "CKV_K8S_37", "CKV_K8S_11", "CKV_K8S_43", "CKV_K8S_14"}
     assert expected <= checkov["broken"]["failed"]
+
+
+def test_deployment_is_authenticated_beyond_localhost(rendered) -> None:
+    env = env_of(rendered[1])
+    assert env["UNDERWRITE_ENVIRONMENT"]["value"] != "local"
+    assert env["UNDERWRITE_AUTH_TENANT_ID"]["value"] and env["UNDERWRITE_AUTH_AUDIENCE"]["value"]
+    assert "UNDERWRITE_AUTH" not in env, "authentication must not be switched off in a pod"
