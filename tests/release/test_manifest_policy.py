@@ -188,8 +188,7 @@ def test_inference_log_goes_to_azure_with_the_pods_workload_identity(rendered) -
     assert not {"AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING"} & set(variables)
     template = only(objects, "Deployment")["spec"]["template"]
     assert template["metadata"]["labels"]["azure.workload.identity/use"] == "true"
-    account = only(objects, "ServiceAccount")
-    assert template["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    account = named(objects, "ServiceAccount", template["spec"]["serviceAccountName"])
     assert UUID.match(account["metadata"]["annotations"]["azure.workload.identity/client-id"])
 
 
@@ -197,7 +196,9 @@ def test_overlays_log_and_authenticate_as_different_identities() -> None:
     rendered = {env: kustomize_build(DEPLOY / "overlays" / env) for env in OVERLAYS}
     logs = {env_of(o)["UNDERWRITE_INFERENCE_LOG"]["value"] for o in rendered.values()}
     identities = {
-        only(o, "ServiceAccount")["metadata"]["annotations"]["azure.workload.identity/client-id"]
+        named(o, "ServiceAccount", "underwrite")["metadata"]["annotations"][
+            "azure.workload.identity/client-id"
+        ]
         for o in rendered.values()
     }
     assert len(logs) == len(identities) == len(OVERLAYS)
@@ -311,3 +312,22 @@ def test_deployment_is_authenticated_beyond_localhost(rendered) -> None:
     assert env["UNDERWRITE_ENVIRONMENT"]["value"] != "local"
     assert env["UNDERWRITE_AUTH_TENANT_ID"]["value"] and env["UNDERWRITE_AUTH_AUDIENCE"]["value"]
     assert "UNDERWRITE_AUTH" not in env, "authentication must not be switched off in a pod"
+
+
+def named(objects: list[dict], kind: str, name: str) -> dict:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def test_log_retention_runs_daily_as_its_own_identity_on_the_environments_log(rendered) -> None:
+    env, objects = rendered
+    job = only(objects, "CronJob")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    command = pod["containers"][0]["command"]
+    assert command[-4:] == ["log", "purge", "--older-than", "90"]
+    assert pod["serviceAccountName"] != pod_spec(objects)["serviceAccountName"]
+    named(objects, "ServiceAccount", pod["serviceAccountName"])
+    variables = {v["name"]: v for v in pod["containers"][0]["env"]}
+    served = env_of(objects)["UNDERWRITE_INFERENCE_LOG"]["value"]
+    assert variables["UNDERWRITE_INFERENCE_LOG"]["value"] == served

@@ -113,7 +113,9 @@ def refuse_peer_pod_selectors(obj: dict) -> None:
 def set_image(objects: list[dict], image: dict) -> None:
     """kustomize's `images:`: a digest wins over a tag; without either the old one stays."""
     for obj in objects:
-        pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+        spec = obj.get("spec", {})
+        spec = spec.get("jobTemplate", {}).get("spec", spec)  # a CronJob's pod is one deeper
+        pod = spec.get("template", {}).get("spec", {})
         for container in pod.get("containers", []) + pod.get("initContainers", []):
             name, suffix = split_image(container["image"])
             if name != image["name"]:
