@@ -94,3 +94,10 @@ def test_every_package_opens_with_its_map() -> None:
     for init in PACKAGE_ROOT.rglob("__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc and len(doc.splitlines()) >= 3, f"{init} has no map in its docstring"
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by file name from each folder: two alike cannot coexist."""
+    tests = PACKAGE_ROOT.parents[1] / "tests"
+    names = [p.name for p in tests.rglob("*.py") if p.name != "conftest.py"]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
