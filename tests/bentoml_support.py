@@ -95,6 +95,9 @@ def write_tiny_repo(repo: Path, sample: int = 600, max_iter: int = 30) -> Path:
     model_path = repo / "models" / "model.joblib"
     joblib.dump(pipeline, model_path)
     raw.to_parquet(repo / DATA_PATH)
+    (repo / "data" / "processed").mkdir(parents=True)
+    frame.iloc[: sample // 2].to_parquet(repo / "data" / "processed" / "train.parquet")
+    frame.iloc[sample // 2 :].to_parquet(repo / "data" / "processed" / "test.parquet")
     (repo / metrics_path).write_text(json.dumps({"roc_auc": round(auc, 6)}))
     evaluate = {"cmd": "true", "deps": ["models/model.joblib"], "metrics": [metrics_path]}
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": evaluate}}))

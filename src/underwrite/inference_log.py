@@ -21,6 +21,10 @@ MODEL_MD5 = "model_md5"  # md5 of models/model.joblib, as in dvc.lock
 PROBABILITY = "probability"  # predicted probability of approval
 APPROVED = "approved"  # the decision at the threshold in params.yaml
 META_FIELDS = (REQUEST_ID, TIMESTAMP, MODEL_VERSION, MODEL_MD5, PROBABILITY, APPROVED)
+# The principal reasons of a denial, as feature names, most important first ([] if
+# approved). Optional: records written before it existed have none, and readers that do
+# not know it (drift) ignore it.
+REASONS = "reasons"
 
 FILE_GLOB = "*.jsonl"
 
@@ -49,6 +53,7 @@ def record(
     model_md5: str,
     probability: float,
     approved: bool,
+    reasons: list[str] | None = None,
 ) -> dict:
     """One flat record: every input field (null when not sent), then the prediction."""
     flat = {name: application.get(name) for name in input_fields()}
@@ -60,6 +65,7 @@ def record(
             MODEL_MD5: model_md5,
             PROBABILITY: probability,
             APPROVED: approved,
+            REASONS: reasons or [],
         }
     )
     return flat

@@ -105,7 +105,8 @@ def test_class_logs_every_prediction_as_one_flat_record(instance, log_folder: Pa
     instance.shutdown()
     records = inference_log.read_local(log_folder)
     assert len(records) == len(golden)
-    assert list(records.columns) == inference_log.input_fields() + list(inference_log.META_FIELDS)
+    expected_fields = [*inference_log.input_fields(), *inference_log.META_FIELDS, "reasons"]
+    assert list(records.columns) == expected_fields
     assert records[inference_log.REQUEST_ID].tolist() == [p.request_id for p in predictions]
     stored = [json.loads(line) for f in inference_log.log_files(log_folder) for line in f.open()]
     assert [r[inference_log.PROBABILITY] for r in stored] == [p.probability for p in predictions]
@@ -138,7 +139,7 @@ def test_http_predict_and_batch_answer_with_version_and_request_id(client, model
     one = client.post("/predict", json=golden[0])
     assert one.status_code == 200, one.text
     body = one.json()
-    assert set(body) == {"probability", "approved", "threshold", "model", "request_id"}
+    assert set(body) == {"probability", "approved", "threshold", "model", "request_id", "reasons"}
     assert body["request_id"] == one.headers["x-bentoml-request-id"]
     assert body["model"]["tag"] == model_tag
     many = client.post("/predict_batch", json=golden)

@@ -115,12 +115,46 @@ class ModelVersion(BaseModel):
     bento: str = Field(description="bento tag that served the request, when run from a bento")
 
 
+class Reason(BaseModel):
+    """One principal reason for a denial: a feature that lowered the approval probability."""
+
+    feature: str = Field(description="the application field (a FEATURE column of the schema)")
+    value: float | None = Field(description="the applicant's value as sent; null when not sent")
+    direction: Literal["higher", "lower", "different", "unknown"] = Field(
+        description="the value against approved applicants' typical one: higher or lower than "
+        "their median (numbers), different from their most common value (flags, codes), or "
+        "unknown (null or an unknown code)"
+    )
+    contribution: float = Field(
+        lt=0, description="TreeSHAP contribution to the log-odds of approval (negative)"
+    )
+    sentence: str = Field(description="the reason in plain language, from the schema")
+
+
 class Prediction(BaseModel):
     probability: float = Field(ge=0, le=1, description="predicted probability of approval")
     approved: bool = Field(description="the decision: probability at least the threshold")
     threshold: float = Field(description="decision threshold (evaluate.threshold in params.yaml)")
     model: ModelVersion
     request_id: str = Field(description="id of this prediction in the inference log")
+    reasons: list[Reason] = Field(
+        default_factory=list,
+        max_length=4,
+        description="for a denial, its principal reasons, most important first (at most "
+        "four; never a protected or excluded attribute); empty when approved",
+        examples=[
+            [
+                {
+                    "feature": "obrat",
+                    "value": 48.0,
+                    "direction": "higher",
+                    "contribution": -0.61,
+                    "sentence": "Other obligations: 48 percent of total income; approved "
+                    "applicants' median: 32.8 percent of total income.",
+                }
+            ]
+        ],
+    )
 
 
 def to_frame(applications: list[BaseModel], columns: list[str]) -> pd.DataFrame:

@@ -1,0 +1,122 @@
+"""Principal reasons for a denial, from per-feature TreeSHAP contributions.
+
+For an application the model would deny, the features that pushed its probability of
+approval down the most (at most four, as the adverse-action model forms list), each with
+the applicant's value, a sentence built from the schema's description and unit, and how the
+value compares with what approved applicants in the training data typically have (recorded
+at import in the model store's metadata). Only FEATURE columns can be a reason: a protected
+attribute or an excluded column never is, even for a model trained on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from underwrite.schema import BY_NAME, LABEL, Column, Kind, Role
+
+log = logging.getLogger(__name__)
+
+MAX_REASONS = 4
+HIGHER, LOWER, DIFFERENT, UNKNOWN = "higher", "lower", "different", "unknown"
+
+
+def typical_values(train: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
+    """What approved training applications typically have, per FEATURE column: the median
+    of a number, the most common value of a flag or code and its share ("unknown" codes
+    and nulls left out)."""
+    approved = train[train[LABEL] == 1]
+    typical = {}
+    for name in columns:
+        column = BY_NAME[name]
+        values = approved[name].astype("float64")
+        values = values[~values.isin(column.sentinels)].dropna()
+        if column.role is not Role.FEATURE or values.empty:
+            continue
+        if column.kind is Kind.NUMERIC:
+            typical[name] = {"median": float(values.median())}
+        else:
+            counts = values.value_counts(normalize=True)
+            typical[name] = {"mode": float(counts.index[0]), "share": float(counts.iloc[0])}
+    return typical
+
+
+class Explainer:
+    """Reasons for rows of raw fields (``columns``), from a predictor with ``contributions``."""
+
+    def __init__(self, predictor: Any, typical: dict[str, dict[str, float]]):
+        self.predictor = predictor
+        self.columns: list[str] = list(predictor.columns)
+        self.typical = typical
+        self.may_be_reason = np.array([BY_NAME[c].role is Role.FEATURE for c in self.columns])
+        self.available = hasattr(predictor, "contributions")
+        if not self.available:
+            log.warning("no per-feature contributions from this predictor: denials get no reasons")
+
+    def reasons(self, X: np.ndarray, denied: np.ndarray) -> list[list[dict]]:
+        """For each row: [] if approved, else its reasons, most important first."""
+        out: list[list[dict]] = [[] for _ in range(len(X))]
+        rows = np.flatnonzero(denied)
+        if not self.available or len(rows) == 0:
+            return out
+        contributions = self.predictor.contributions(X[rows])
+        contributions[:, ~self.may_be_reason] = 0.0
+        for row, phi in zip(rows, contributions, strict=True):
+            ranked = np.argsort(phi, kind="stable")[:MAX_REASONS]
+            out[row] = [self._reason(int(i), X[row, i], phi[i]) for i in ranked if phi[i] < 0]
+        return out
+
+    def _reason(self, index: int, value: float, contribution: float) -> dict:
+        column = BY_NAME[self.columns[index]]
+        known = not (np.isnan(value) or value in column.sentinels)
+        typical = self.typical.get(column.name, {})
+        return {
+            "feature": column.name,
+            "value": _plain(value),
+            "direction": _direction(column, value if known else None, typical),
+            "contribution": round(float(contribution), 6),
+            "sentence": sentence(column, value if known else None, typical),
+        }
+
+
+def _direction(column: Column, value: float | None, typical: dict[str, float]) -> str:
+    if value is None:
+        return UNKNOWN
+    if "median" in typical:
+        if value == typical["median"]:
+            return DIFFERENT
+        return HIGHER if value > typical["median"] else LOWER
+    return DIFFERENT
+
+
+def sentence(column: Column, value: float | None, typical: dict[str, float]) -> str:
+    """E.g. "Other obligations: 48 percent of total income; approved applicants' median:
+    33 percent of total income." """
+    label = column.description[:1].upper() + column.description[1:]
+    said = f"{label}: {_say(column, value)}"
+    if "median" in typical:
+        return f"{said}; approved applicants' median: {_say(column, typical['median'])}."
+    if "mode" in typical:
+        share = f"{typical['share']:.0%}"
+        return f"{said}; {share} of approved applicants: {_say(column, typical['mode'])}."
+    return f"{said}."
+
+
+def _say(column: Column, value: float | None) -> str:
+    if value is None:
+        return "not known"
+    if column.kind is Kind.BINARY:
+        return "yes" if value == 1 else "no"
+    if column.kind is Kind.CATEGORICAL:
+        return f"{value:g}"
+    digits = 0 if abs(value) >= 100 or value == int(value) else 2
+    number = f"{value:,.{digits}f}"
+    number = number.rstrip("0").rstrip(".") if digits else number
+    return f"{number} {column.unit}".rstrip()
+
+
+def _plain(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
