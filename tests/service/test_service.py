@@ -13,7 +13,7 @@ from pathlib import Path
 
 import bentoml
 import pytest
-from bentoml_support import bad_requests
+from bentoml_support import assert_principal_reasons, bad_requests, real_applications
 from starlette.testclient import TestClient
 
 from underwrite import inference_log
@@ -226,3 +226,42 @@ def test_a_model_missing_from_the_store_is_named(model_tag: str):
     )
     assert done.returncode != 0
     assert "model loan-approval:doesnotexist is not in the BentoML store" in done.stderr
+
+
+@pytest.fixture
+def denied_and_approved(tiny_repo: Path, model_tag: str) -> tuple[dict, dict]:
+    applications = real_applications(tiny_repo)
+    probabilities = offline(model_tag, applications)
+    threshold = bentoml.models.get(model_tag).info.metadata["threshold"]
+    denied = next(a for a, p in zip(applications, probabilities, strict=True) if p < threshold)
+    approved = next(a for a, p in zip(applications, probabilities, strict=True) if p >= threshold)
+    return denied, approved
+
+
+def test_http_a_denied_real_application_gets_its_reasons_an_approved_one_none(
+    client, denied_and_approved, log_folder: Path
+):
+    denied, approved = denied_and_approved
+    for application, is_denied in ((denied, True), (approved, False)):
+        body = client.post("/predict", json=application).json()
+        assert body["approved"] is not is_denied
+        if is_denied:
+            assert_principal_reasons(body["reasons"])
+        else:
+            assert body["reasons"] == []
+    batch = client.post("/predict_batch", json=[denied, approved]).json()
+    assert_principal_reasons(batch[0]["reasons"])
+    assert batch[1]["reasons"] == []
+    client.__exit__(None, None, None)  # shut down: the log writer drains its queue
+    records = inference_log.read_local(log_folder)
+    logged = records[inference_log.REASONS].tolist()
+    assert logged[0] == [r["feature"] for r in batch[0]["reasons"]] and logged[1] == []
+    assert logged[2] == logged[0] and logged[3] == []
+
+
+def test_openapi_documents_the_reasons_with_an_example(client):
+    spec = client.get("/docs.json").json()
+    prediction = spec["components"]["schemas"]["Prediction"]["properties"]["reasons"]
+    assert prediction["maxItems"] == 4 and prediction["examples"][0][0]["feature"] == "obrat"
+    reason = spec["components"]["schemas"]["Reason"]["properties"]
+    assert {"feature", "value", "direction", "contribution", "sentence"} <= set(reason)
