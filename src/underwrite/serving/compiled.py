@@ -26,11 +26,17 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from underwrite.model import ColumnMajor, SentinelsToMissing
-from underwrite.serving.trees import CompileError, Forest, compile_hist_gradient_boosting
+from underwrite.serving.trees import (
+    CompileError,
+    Forest,
+    Scatter,
+    compile_hist_gradient_boosting,
+    scatter_into,
+)
 
 log = logging.getLogger(__name__)
 
-COMPILER_VERSION = 1  # a cached compiled form from another version is compiled again
+COMPILER_VERSION = 2  # a cached compiled form from another version is compiled again
 
 
 class Predictor(Protocol):
@@ -67,6 +73,7 @@ class CompiledPredictor:
     sentinel_codes: np.ndarray  # per sentinel column, its codes padded with NaN
     encoding: Encoding
     forest: Forest
+    by_field: Scatter  # sums the trees' per-input contributions into raw fields
     source_md5: str
     version: int = COMPILER_VERSION
 
@@ -85,10 +92,7 @@ class CompiledPredictor:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """TreeSHAP per raw field (rows x columns), one-hot inputs summed back to their field."""
-        by_input = self.forest.contributions(self.model_inputs(X))
-        out = np.zeros((len(X), len(self.columns)))
-        np.add.at(out, (slice(None), self.encoding.source), by_input)
-        return out
+        return self.forest.contributions(self.model_inputs(X), self.by_field)
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ def compile_pipeline(pipeline: Pipeline, columns: list[str], source_md5: str) ->
         raise CompileError("the Pipeline has no ColumnTransformer: no compiled form")
     used = {c: codes for c, codes in sentinels.items() if c in columns}
     width = max((len(codes) for codes in used.values()), default=0)
+    forest = compile_hist_gradient_boosting(classifier)
     return CompiledPredictor(
         columns=list(columns),
         sentinel_columns=np.array([columns.index(c) for c in used], dtype=np.int64),
@@ -140,7 +145,8 @@ def compile_pipeline(pipeline: Pipeline, columns: list[str], source_md5: str) ->
             dtype=np.float64,
         ).reshape(len(used), width),
         encoding=encoding,
-        forest=compile_hist_gradient_boosting(classifier),
+        forest=forest,
+        by_field=scatter_into(forest.paths.feature, encoding.source, len(columns)),
         source_md5=source_md5,
     )
 

@@ -64,18 +64,21 @@ class Explainer:
             return out
         contributions = self.predictor.contributions(X[rows])
         contributions[:, ~self.may_be_reason] = 0.0
-        for row, phi in zip(rows, contributions, strict=True):
-            ranked = np.argsort(phi, kind="stable")[:MAX_REASONS]
-            out[row] = [self._reason(int(i), X[row, i], phi[i]) for i in ranked if phi[i] < 0]
+        ranked = np.argsort(contributions, axis=1, kind="stable")[:, :MAX_REASONS]
+        pushed = np.take_along_axis(contributions, ranked, axis=1).tolist()
+        values = np.take_along_axis(X[rows], ranked, axis=1).tolist()
+        for row, fields, phis, sent in zip(rows, ranked.tolist(), pushed, values, strict=True):
+            found = zip(fields, sent, phis, strict=True)
+            out[row] = [self._reason(f, v, phi) for f, v, phi in found if phi < 0]
         return out
 
     def _reason(self, index: int, value: float, contribution: float) -> dict:
         column = BY_NAME[self.columns[index]]
-        known = not (np.isnan(value) or value in column.sentinels)
+        known = not (value != value or value in column.sentinels)  # NaN != NaN
         typical = self.typical.get(column.name, {})
         return {
             "feature": column.name,
-            "value": _plain(value),
+            "value": None if value != value else value,
             "direction": _direction(column, value if known else None, typical),
             "contribution": round(float(contribution), 6),
             "sentence": sentence(column, value if known else None, typical),
@@ -116,7 +119,3 @@ def _say(column: Column, value: float | None) -> str:
     number = f"{value:,.{digits}f}"
     number = number.rstrip("0").rstrip(".") if digits else number
     return f"{number} {column.unit}".rstrip()
-
-
-def _plain(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)

@@ -47,7 +47,12 @@ class LeafPaths:
     cover: np.ndarray  # per player: share of training rows that followed its steps
     feature: np.ndarray  # per player: its feature, -1 for a null player
     value: np.ndarray  # the leaf's value (leaves,)
-    table: np.ndarray | None  # Shapley values x leaf value by on-pattern: leaves x 2^depth x depth
+    # Shapley values x leaf value by which steps the row follows: leaves x 2^depth x players
+    table: np.ndarray | None
+
+    @property
+    def leaf_index(self) -> np.ndarray:
+        return np.arange(len(self.value))[None, :]
 
     def steps_taken(self, goes_left: np.ndarray) -> np.ndarray:
         """Whether each row follows each step of each path (rows x leaves x depth)."""
@@ -87,20 +92,23 @@ class Forest:
         """The raw score averaged over the training rows (TreeSHAP's base value)."""
         return self.baseline + float(np.sum(self.paths.value * self.paths.cover.prod(axis=1)))
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """TreeSHAP value of each feature for each row (rows x features), in raw-score units.
-
-        Each row's values add up to ``raw(X) - expected_value()``.
+    def contributions(self, X: np.ndarray, scatter: Scatter | None = None) -> np.ndarray:
+        """TreeSHAP value of each feature for each row (rows x features), in raw-score units;
+        ``scatter`` sums them into other columns instead (e.g. the raw fields of one-hot
+        inputs). Each row's values add up to ``raw(X) - expected_value()``.
         """
         paths = self.paths
-        on = paths.players_on(paths.steps_taken(self.goes_left(X)))
+        taken = paths.steps_taken(self.goes_left(X))
         if paths.table is not None:
-            pattern = np.packbits(on, axis=2, bitorder="little")[:, :, 0]
-            phi = paths.table[np.arange(len(paths.value)), pattern]
+            bits = taken.view(np.uint8)
+            code = bits[:, :, 0].copy()
+            for step in range(1, taken.shape[2]):
+                code |= bits[:, :, step] << np.uint8(step)
+            phi = paths.table[paths.leaf_index, code]
         else:
-            phi = _shapley_of_product_game(on.astype(np.float64), paths.cover)
-            phi = phi * paths.value[:, None]
-        return self.scatter(phi.reshape(len(X), -1))
+            on = paths.players_on(taken).astype(np.float64)
+            phi = _shapley_of_product_game(on, paths.cover) * paths.value[:, None]
+        return (scatter or self.scatter)(phi.reshape(len(X), -1))
 
 
 @dataclass(frozen=True)
@@ -169,11 +177,16 @@ def compile_hist_gradient_boosting(model) -> Forest:
 
 
 def _scatter(feature: np.ndarray, n_features: int) -> Scatter:
-    flat = feature.ravel()
+    return scatter_into(feature, np.arange(n_features), n_features)
+
+
+def scatter_into(feature: np.ndarray, column_of: np.ndarray, n_columns: int) -> Scatter:
+    """A Scatter summing each (leaf, player) value into ``column_of[its feature]``."""
+    flat = np.where(feature.ravel() >= 0, column_of[feature.ravel()], -1)
     real = np.flatnonzero(flat >= 0)
     order = real[np.argsort(flat[real], kind="stable")]
-    features, starts = np.unique(flat[order], return_index=True)
-    return Scatter(order, starts, features, n_features)
+    columns, starts = np.unique(flat[order], return_index=True)
+    return Scatter(order, starts, columns, n_columns)
 
 
 def _root_to_leaf(roots, left, right, leaf) -> tuple[list[list[tuple[int, bool]]], list[int]]:
@@ -213,14 +226,16 @@ def _leaf_paths(nodes, roots, left, right, leaf, splits) -> LeafPaths:
             cover[i, player] *= count[child] / count[split]
             feature[i, player] = f
     value = nodes["value"][leaves].astype(np.float64)
-    table = _table(cover, value, depth)
+    table = _table(member, padding, cover, value, depth)
     return LeafPaths(node, went_left, padding, member, cover, feature, value, table)
 
 
-def _table(cover: np.ndarray, value: np.ndarray, depth: int) -> np.ndarray | None:
-    """Each leaf's Shapley values for every on/off pattern of its players, times its value."""
+def _table(member, padding, cover, value, depth: int) -> np.ndarray | None:
+    """Each leaf's Shapley values (times its value) for every combination of the steps of
+    its path that a row can follow or not (bit s of the index: step s followed)."""
     if depth > MAX_TABLE_DEPTH:
         return None
-    patterns = (np.arange(1 << depth)[:, None] >> np.arange(depth)) & 1  # 2^depth x depth
-    on = np.broadcast_to(patterns, (len(value), *patterns.shape)).astype(np.float64)
+    codes = (np.arange(1 << depth)[:, None] >> np.arange(depth)) & 1  # 2^depth x steps
+    taken = codes[None, :, :].astype(bool) | padding[:, None, :]  # leaves x 2^depth x steps
+    on = np.all(taken[:, :, None, :] | ~member[:, None, :, :], axis=3).astype(np.float64)
     return _shapley_of_product_game(on, cover[:, None, :]) * value[:, None, None]
