@@ -265,3 +265,16 @@ def test_openapi_documents_the_reasons_with_an_example(client):
     assert prediction["maxItems"] == 4 and prediction["examples"][0][0]["feature"] == "obrat"
     reason = spec["components"]["schemas"]["Reason"]["properties"]
     assert {"feature", "value", "direction", "contribution", "sentence"} <= set(reason)
+
+
+def test_drift_reads_a_log_with_reasons(instance, log_folder: Path, denied_and_approved):
+    from underwrite.drift.logparse import parse_jsonl
+
+    applications = [instance_applications(instance, {"applications": list(denied_and_approved)})]
+    predictions = asyncio.run(instance.predict_batch(applications[0]))
+    instance.shutdown()
+    (path,) = inference_log.log_files(log_folder)
+    assert json.loads(path.read_text().splitlines()[0])["reasons"]
+    table = parse_jsonl(path.read_bytes(), str(path), 0)
+    assert table.num_rows == 2 and "reasons" not in table.column_names
+    assert table["probability"].to_pylist() == [p.probability for p in predictions]
