@@ -7,6 +7,7 @@ window of millions of rows as columns without building Python objects.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,12 @@ FILE_GLOB = "*.jsonl"
 
 def input_fields() -> list[str]:
     """The application fields a record holds: every column a model may use."""
-    return names(feature_columns(include_protected=True))
+    return list(_input_fields())
+
+
+@cache
+def _input_fields() -> tuple[str, ...]:
+    return tuple(names(feature_columns(include_protected=True)))
 
 
 def log_files(folder: Path) -> list[Path]:
@@ -56,7 +62,7 @@ def record(
     reasons: list[str] | None = None,
 ) -> dict:
     """One flat record: every input field (null when not sent), then the prediction."""
-    flat = {name: application.get(name) for name in input_fields()}
+    flat = {name: application.get(name) for name in _input_fields()}
     flat.update(
         {
             REQUEST_ID: request_id,

@@ -98,17 +98,22 @@ class Forest:
         inputs). Each row's values add up to ``raw(X) - expected_value()``.
         """
         paths = self.paths
+        scatter = scatter or self.scatter
         taken = paths.steps_taken(self.goes_left(X))
-        if paths.table is not None:
-            bits = taken.view(np.uint8)
-            code = bits[:, :, 0].copy()
-            for step in range(1, taken.shape[2]):
-                code |= bits[:, :, step] << np.uint8(step)
-            phi = paths.table[paths.leaf_index, code]
-        else:
+        if paths.table is None:
             on = paths.players_on(taken).astype(np.float64)
             phi = _shapley_of_product_game(on, paths.cover) * paths.value[:, None]
-        return (scatter or self.scatter)(phi.reshape(len(X), -1))
+            return scatter(phi.reshape(len(X), -1))
+        bits = taken.view(np.uint8)
+        code = bits[:, :, 0].copy()
+        for step in range(1, taken.shape[2]):
+            code |= bits[:, :, step] << np.uint8(step)
+        # one look-up straight into the scatter's order: table[leaf, code, player]
+        leaf, player = np.divmod(scatter.order, paths.node.shape[1])
+        patterns, players = paths.table.shape[1:]
+        start = (leaf * patterns) * players + player
+        flat = paths.table.reshape(-1)[start + code[:, leaf].astype(np.intp) * players]
+        return scatter.sum_sorted(flat)
 
 
 @dataclass(frozen=True)
@@ -121,9 +126,13 @@ class Scatter:
     n_features: int
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
+        return self.sum_sorted(values[:, self.order])
+
+    def sum_sorted(self, values: np.ndarray) -> np.ndarray:
+        """Sum values already in ``order`` (rows x len(order)) into their features."""
         out = np.zeros((len(values), self.n_features))
         if len(self.order):
-            out[:, self.features] = np.add.reduceat(values[:, self.order], self.starts, axis=1)
+            out[:, self.features] = np.add.reduceat(values, self.starts, axis=1)
         return out
 
 
