@@ -54,7 +54,7 @@ def test_bentoml_build_packs_the_service_its_model_and_locked_packages(model_tag
     bento = bentoml.get(built.stdout.strip().splitlines()[-1].removeprefix("__tag__:"))
     assert [str(m.tag) for m in bento.info.all_models] == [model_tag]
     source = Path(bento.path) / "src"
-    assert (source / "underwrite" / "service.py").is_file()
+    assert (source / "underwrite" / "serving" / "service.py").is_file()
     assert sorted(p.name for p in source.iterdir()) == ["README.md", "bentofile.yaml", "underwrite"]
     requirements = (Path(bento.path) / "env" / "python" / "requirements.txt").read_text()
     assert f"scikit-learn=={sklearn.__version__}" in requirements.splitlines()
