@@ -262,7 +262,7 @@ def test_http_a_denied_real_application_gets_its_reasons_an_approved_one_none(
 def test_openapi_documents_the_reasons_with_an_example(client):
     spec = client.get("/docs.json").json()
     prediction = spec["components"]["schemas"]["Prediction"]["properties"]["reasons"]
-    assert prediction["maxItems"] == 4 and prediction["examples"][0][0]["feature"] == "obrat"
+    assert prediction["maxItems"] == 4 and prediction["examples"][0][0]["feature"] == "gdlin"
     reason = spec["components"]["schemas"]["Reason"]["properties"]
     assert {"feature", "value", "direction", "contribution", "sentence"} <= set(reason)
 

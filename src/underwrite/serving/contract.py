@@ -145,13 +145,21 @@ class Prediction(BaseModel):
         examples=[
             [
                 {
-                    "feature": "obrat",
-                    "value": 48.0,
+                    "feature": "gdlin",
+                    "value": 0.0,
+                    "direction": "different",
+                    "contribution": -3.240746,
+                    "sentence": "Credit history meets guidelines: no; 98% of approved "
+                    "applicants: yes.",
+                },
+                {
+                    "feature": "other",
+                    "value": 39.0,
                     "direction": "higher",
-                    "contribution": -0.61,
-                    "sentence": "Other obligations: 48 percent of total income; approved "
-                    "applicants' median: 32.8 percent of total income.",
-                }
+                    "contribution": -0.671868,
+                    "sentence": "Other financing: 39 thousands of dollars; approved "
+                    "applicants' median: 0 thousands of dollars.",
+                },
             ]
         ],
     )
