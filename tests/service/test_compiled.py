@@ -122,3 +122,26 @@ def test_service_refuses_to_serve_a_perturbed_compiled_model(service_module, mod
             asyncio.run(service.predict(application))
     finally:
         service.shutdown()
+
+
+def test_the_random_sweep_holds_only_applications_the_api_accepts():
+    from underwrite.schema import BY_NAME, Kind
+    from underwrite.serving.contract import application_model
+
+    Application = application_model(include_protected=False)
+    sweep = equality.random_applications(300, seed=7, include_protected=False)
+    for row in sweep.to_dict("records"):
+        Application(
+            **{
+                name: None
+                if np.isnan(value)
+                else (value if BY_NAME[name].kind is Kind.NUMERIC else int(value))
+                for name, value in row.items()
+            }
+        )
+    for name in COLUMNS:
+        column = BY_NAME[name]
+        if column.sentinels:
+            assert sweep[name].isin(column.sentinels).any(), name
+        if column.nullable:
+            assert sweep[name].isna().any(), name
