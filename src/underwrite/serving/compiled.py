@@ -134,6 +134,12 @@ def compile_pipeline(pipeline: Pipeline, columns: list[str], source_md5: str) ->
             raise CompileError(f"step {name!r} ({type(step).__name__}): no compiled form")
     if encoding is None:
         raise CompileError("the Pipeline has no ColumnTransformer: no compiled form")
+    expected = list(getattr(classifier, "feature_names_in_", encoding.names))
+    if encoding.names != expected:
+        raise CompileError(
+            f"the compiled encoding gives {encoding.names[:5]}..., the classifier was fitted on "
+            f"{expected[:5]}...: a step between them changes the columns"
+        )
     used = {c: codes for c, codes in sentinels.items() if c in columns}
     width = max((len(codes) for codes in used.values()), default=0)
     forest = compile_hist_gradient_boosting(classifier)
