@@ -52,6 +52,11 @@ class Explainer:
         self.columns: list[str] = list(predictor.columns)
         self.typical = typical
         self.may_be_reason = np.array([BY_NAME[c].role is Role.FEATURE for c in self.columns])
+        # what a reason says about each field besides the applicant's value, built once
+        self.fixed = [
+            (BY_NAME[c], _label(BY_NAME[c]), _compared(BY_NAME[c], typical.get(c, {})))
+            for c in self.columns
+        ]
         self.available = hasattr(predictor, "contributions")
         if not self.available:
             log.warning("no per-feature contributions from this predictor: denials get no reasons")
@@ -73,19 +78,18 @@ class Explainer:
         return out
 
     def _reason(self, index: int, value: float, contribution: float) -> dict:
-        column = BY_NAME[self.columns[index]]
-        known = not (value != value or value in column.sentinels)  # NaN != NaN
-        typical = self.typical.get(column.name, {})
+        column, label, compared = self.fixed[index]
+        known = None if value != value or value in column.sentinels else value  # NaN != NaN
         return {
             "feature": column.name,
             "value": None if value != value else value,
-            "direction": _direction(column, value if known else None, typical),
-            "contribution": round(float(contribution), 6),
-            "sentence": sentence(column, value if known else None, typical),
+            "direction": _direction(known, self.typical.get(column.name, {})),
+            "contribution": round(contribution, 6),
+            "sentence": f"{label}: {_say(column, known)}{compared}",
         }
 
 
-def _direction(column: Column, value: float | None, typical: dict[str, float]) -> str:
+def _direction(value: float | None, typical: dict[str, float]) -> str:
     if value is None:
         return UNKNOWN
     if "median" in typical:
@@ -98,14 +102,20 @@ def _direction(column: Column, value: float | None, typical: dict[str, float]) -
 def sentence(column: Column, value: float | None, typical: dict[str, float]) -> str:
     """E.g. "Other obligations: 48 percent of total income; approved applicants' median:
     33 percent of total income." """
-    label = column.description[:1].upper() + column.description[1:]
-    said = f"{label}: {_say(column, value)}"
+    return f"{_label(column)}: {_say(column, value)}{_compared(column, typical)}"
+
+
+def _label(column: Column) -> str:
+    return column.description[:1].upper() + column.description[1:]
+
+
+def _compared(column: Column, typical: dict[str, float]) -> str:
     if "median" in typical:
-        return f"{said}; approved applicants' median: {_say(column, typical['median'])}."
+        return f"; approved applicants' median: {_say(column, typical['median'])}."
     if "mode" in typical:
         share = f"{typical['share']:.0%}"
-        return f"{said}; {share} of approved applicants: {_say(column, typical['mode'])}."
-    return f"{said}."
+        return f"; {share} of approved applicants: {_say(column, typical['mode'])}."
+    return "."
 
 
 def _say(column: Column, value: float | None) -> str:
