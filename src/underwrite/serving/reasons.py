@@ -85,6 +85,8 @@ class Explainer:
         """A reference-point method for models without TreeSHAP: per field, the log-odds of
         approval minus those with the field set to approved applicants' typical value."""
         fields = [i for i, c in enumerate(self.columns) if c in self.typical]
+        if not fields:  # nothing recorded to compare with: no reason rather than a wrong one
+            return np.zeros(X.shape)
         reference = np.array([_typical_value(self.typical[self.columns[i]]) for i in fields])
         moved = np.repeat(X, len(fields), axis=0)
         rows = np.arange(len(moved))

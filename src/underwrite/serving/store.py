@@ -216,12 +216,37 @@ def _describe(predictor: Any, checked: dict[str, dict]) -> dict:
 
 
 def _typical(repo: Path, include_protected: bool) -> dict[str, dict[str, float]]:
-    """Approved training applications' typical values, for the sentences of reasons."""
-    if not (repo / TRAIN_DATA).is_file():
-        log.warning("%s: not in %s; reasons will not quote typical values", TRAIN_DATA, repo)
-        return {}
-    train = pd.read_parquet(repo / TRAIN_DATA)
-    return typical_values(train, names(feature_columns(include_protected)))
+    """Approved training applications' typical values, for the sentences of reasons: from
+    the working tree, or else from DVC (a release clone has no data checked out)."""
+    columns = names(feature_columns(include_protected))
+    if (repo / TRAIN_DATA).is_file():
+        return typical_values(pd.read_parquet(repo / TRAIN_DATA), columns)
+    for source, rev in _data_sources(repo):
+        try:
+            with _dvc_open(TRAIN_DATA, source, rev) as handle:
+                return typical_values(pd.read_parquet(handle), columns)
+        except Exception as err:  # no cache, no remote, no credentials: all mean "not here"
+            log.info("%s from DVC in %s: %s", TRAIN_DATA, source, err)
+    log.warning("%s: not in %s nor from DVC; no typical values for reasons", TRAIN_DATA, repo)
+    return {}
+
+
+def _data_sources(repo: Path) -> list[tuple[str, str | None]]:
+    """Where DVC may find the data: the repository, then (for a clone, as the release tooling
+    makes) the repository it was cloned from, at the same commit, with that one's cache."""
+    sources: list[tuple[str, str | None]] = [(str(repo), None)]
+    try:
+        origin = repo_files.git(repo, "remote", "get-url", "origin")
+        sources.append((origin, repo_files.git(repo, "rev-parse", "HEAD")))
+    except repo_files.RepoError:
+        pass
+    return sources
+
+
+def _dvc_open(path: Path, source: str, rev: str | None):
+    import dvc.api
+
+    return dvc.api.open(path.as_posix(), repo=source, rev=rev, mode="rb")
 
 
 def load_predictor(model: bentoml.Model, pipeline: Any, columns: list[str]) -> Any:
