@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from underwrite.inference_log import input_fields
+from underwrite.serving import compiled
 from underwrite.serving.contract import golden_applications
 
 
@@ -24,6 +25,9 @@ class Target:
     max_batch: int
     golden: list[dict]
     expected: list[float]  # the offline Pipeline.predict_proba of ``golden``
+    # the model compiles, so every denial's reasons come from TreeSHAP, which always finds
+    # one (a model served as its Pipeline compares fields with typical values: maybe none)
+    reasons_exact: bool
 
 
 @pytest.fixture(scope="session")
@@ -64,4 +68,7 @@ def target(smoke_url: str, request: pytest.FixtureRequest) -> Target:
         max_batch=batch["schema"]["maxItems"],
         golden=golden,
         expected=pipeline.predict_proba(frame)[:, 1].tolist(),
+        reasons_exact=isinstance(
+            compiled.build(pipeline, input_fields(), ""), compiled.CompiledPredictor
+        ),
     )
