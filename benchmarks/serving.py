@@ -1,21 +1,28 @@
-"""Load the served model with locust, beside two baselines, and print the results as markdown.
+"""Load the served model with locust or wrk, beside baselines, and print the results as markdown.
 
     uv run --group bench python benchmarks/serving.py [--seconds 20] [--concurrency 1 16 64]
 
 Serves models/model.joblib (imported into a scratch BENTOML_HOME under benchmarks/.work/) as:
-this service (`bentoml serve underwrite.serving.service:LoanApproval`, 2 workers); an untuned
-BentoML service of the same model (benchmarks/serving_untuned.py: BentoML's defaults); and a minimal
-uvicorn + Starlette app (benchmarks/serving_asgi.py) at 1 and 2 workers. Each is loaded with
-locust (closed loop, no think time) at each concurrency, with single applications
-(/predict) and batches (/predict_batch), on loopback only, for a bounded time. Then the
-settings ladder: what each of the service's settings adds, at concurrency 16. Nothing here
-asserts a time; results go to docs/benchmarks.md by hand.
+this service (`bentoml serve underwrite.serving.service:LoanApproval`, 2 workers: the compiled
+predictor, reasons for denials); the same service as of ``--baseline-ref`` (by default the
+last commit that served the scikit-learn Pipeline itself); an untuned BentoML service of the
+same model (benchmarks/serving_untuned.py: BentoML's defaults); a minimal uvicorn + Starlette
+app (benchmarks/serving_asgi.py) at 1 and 2 workers; and the same app answering a constant
+after parsing the JSON body (the HTTP ceiling of the machine). Each is loaded (closed loop,
+no think time) at each concurrency, with single applications (/predict) and batches
+(/predict_batch), on loopback only, for a bounded time; the services also with batches of
+``--big-batch`` applications at concurrency ``--big-batch-concurrency``. After each system's
+load, the resident memory of its processes. Then the settings ladder: what each of the
+service's settings adds, at concurrency 16. First, the model call itself, in-process: the
+Pipeline against the compiled predictor, with and without reasons. Nothing here asserts a
+time; results go to docs/benchmarks.md by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import platform
@@ -23,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
 BIN = Path(sys.executable).parent
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+BASELINE_REF = "b6d650b"  # the last commit whose service called the Pipeline itself
 
 
 @dataclass(frozen=True)
@@ -176,67 +185,124 @@ def number(value: str) -> float:
     return float("nan") if value == "N/A" else float(value)
 
 
-def measure(system: System, routes: dict, concurrency: list[int], args, work: Path) -> list:
+def resident_mib(root: int) -> list[float]:
+    """Resident memory (MiB) of a process and all its descendants, largest first."""
+    parent, rss = {}, {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        pid = int(status.parent.name)
+        parent[pid] = int(fields["PPid"])
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parent.items() if ppid in family} - family
+        family |= more
+        grew = bool(more)
+    return sorted((rss[pid] for pid in family if pid in rss), reverse=True)
+
+
+def measure(system: System, cells: list[tuple[str, Path, int, int]], args, work: Path) -> list:
+    """Load each (route, body, rows per request, concurrency) cell; then the memory."""
     port = free_port()
     process = start(system, port, work / f"{system.name.replace(' ', '_')}.log")
     results = []
     try:
-        for route, (body, rows) in routes.items():
-            for users in concurrency:
-                load = LOAD_GENERATORS[args.load_generator]
-                stats = load(f"http://127.0.0.1:{port}", route, body, users, args.seconds, work)
-                results.append(
-                    Result(
-                        system.name,
-                        route,
-                        users,
-                        int(stats["Request Count"]),
-                        int(stats["Failure Count"]),
-                        number(stats["Requests/s"]),
-                        number(stats["50%"]),
-                        number(stats["99%"]),
-                        rows,
-                    )
+        for route, body, rows, users in cells:
+            load = LOAD_GENERATORS[args.load_generator]
+            stats = load(f"http://127.0.0.1:{port}", route, body, users, args.seconds, work)
+            results.append(
+                Result(
+                    system.name,
+                    route if rows == 1 else f"{route} ({rows})",
+                    users,
+                    int(stats["Request Count"]),
+                    int(stats["Failure Count"]),
+                    number(stats["Requests/s"]),
+                    number(stats["50%"]),
+                    number(stats["99%"]),
+                    rows,
                 )
-                print(results[-1].row(), flush=True)
+            )
+            print(results[-1].row(), flush=True)
+        memory = ", ".join(f"{mib:,.0f}" for mib in resident_mib(process.pid))
+        MEMORY.append(f"| {system.name} | {memory} |")
     finally:
         stop(process)
     return results
 
 
-def profile(tag: str, home: Path) -> list[str]:
-    """Milliseconds per Pipeline call by rows, one thread: where a request's time goes."""
+MEMORY: list[str] = []
+
+
+def model_call(tag: str, home: Path) -> list[str]:
+    """Milliseconds per model call by rows, one thread: the Pipeline (from a frame, as the
+    service built it), the compiled predictor (from an array), and reasons for every row."""
     script = (
-        "import time, json, sys, bentoml, joblib, pandas as pd\n"
+        "import time, json, bentoml, joblib, numpy as np, pandas as pd\n"
         "from threadpoolctl import threadpool_limits\n"
-        "from underwrite.inference_log import input_fields\n"
+        "from underwrite.serving.store import load_pipeline, load_predictor\n"
+        "from underwrite.serving.reasons import Explainer\n"
         "threadpool_limits(1)\n"
-        f"m = bentoml.models.get({tag!r}); p = joblib.load(m.path_of('model.joblib'))\n"
+        f"m = bentoml.models.get({tag!r}); p = load_pipeline(m)\n"
+        "from underwrite.schema import feature_columns, names\n"
+        "cols = names(feature_columns(m.info.metadata['include_protected']))\n"
+        "c = load_predictor(m, p, cols); e = Explainer(c, m.info.metadata.get('typical', {}))\n"
         "rows = json.load(open(m.path_of('golden.json')))['applications']\n"
-        "for n in (1, 16, 64, 256):\n"
-        "    f = pd.DataFrame.from_records((rows * 64)[:n], columns=input_fields()).astype(float)\n"
-        "    p.predict_proba(f); t = time.perf_counter()\n"
-        "    for _ in range(30): p.predict_proba(f)\n"
-        "    print(n, (time.perf_counter() - t) / 30 * 1000)\n"
+        "def timed(f, n):\n"
+        "    f(); t = time.perf_counter()\n"
+        "    for _ in range(n): f()\n"
+        "    return (time.perf_counter() - t) / n * 1000\n"
+        "for n in (1, 16, 64, 256, 500):\n"
+        "    f = pd.DataFrame.from_records((rows * 80)[:n], columns=cols).astype(float)\n"
+        "    X = f.to_numpy(); every = np.ones(n, bool)\n"
+        "    a = timed(lambda: p.predict_proba(f), 30)\n"
+        "    b = timed(lambda: c.predict_proba(X), 300)\n"
+        "    r = timed(lambda: e.reasons(X, every), 30)\n"
+        "    print(n, a, b, r)\n"
     )
     env = dict(os.environ, BENTOML_HOME=str(home), OMP_NUM_THREADS="1")
     out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900
     )
+    if out.returncode != 0:
+        sys.exit(f"model call timing failed:\n{out.stderr[-3000:]}")
     return [
-        f"| {n} | {float(ms):.1f} | {float(ms) / int(n):.2f} |"
-        for n, ms in (line.split() for line in out.stdout.splitlines())
+        f"| {n} | {float(a):.3f} | {float(b):.3f} | {float(r):.3f} | {float(a) / float(b):,.0f}x |"
+        for n, a, b, r in (line.split() for line in out.stdout.splitlines())
     ]
 
 
-def systems(tag: str, home: Path) -> dict[str, System]:
+def baseline_source(ref: str, work: Path) -> Path:
+    """src/ of the repository at REF, extracted under the work folder."""
+    target = work / f"baseline-{ref}"
+    if not (target / "src").is_dir():
+        archive = subprocess.run(
+            ["git", "archive", ref, "src"], cwd=ROOT, capture_output=True, check=True, timeout=120
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+    return target / "src"
+
+
+def systems(tag: str, home: Path, baseline: Path) -> dict[str, System]:
     base = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     base.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="True", UNDERWRITE_MODEL_TAG=tag)
     tuned = dict(base, UNDERWRITE_WORKERS="2", UNDERWRITE_INFERENCE_LOG=str(home / "inference"))
+    before = dict(tuned, PYTHONPATH=str(baseline))
+    constant = dict(base, ASGI_CONSTANT="1")
     bento = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", "{port}"]
     uvicorn = [str(BIN / "uvicorn"), "serving_asgi:app", "--host", "127.0.0.1", "--port", "{port}"]
+    service = "underwrite.serving.service:LoanApproval"
     return {
-        "tuned": System("this service", [*bento, "underwrite.serving.service:LoanApproval"], tuned),
+        "tuned": System("this service", [*bento, service], tuned),
+        "before": System(
+            f"this service at {baseline.parent.name}", [*bento, service], before, baseline.parent
+        ),
+        "constant1": System("Starlette constant 1w", [*uvicorn, "--workers", "1"], constant, HERE),
+        "constant2": System("Starlette constant 2w", [*uvicorn, "--workers", "2"], constant, HERE),
         "untuned": System("BentoML untuned", [*bento, "serving_untuned:Untuned"], base, HERE),
         "asgi1": System("uvicorn+Starlette 1w", [*uvicorn, "--workers", "1"], base, HERE),
         "asgi2": System("uvicorn+Starlette 2w", [*uvicorn, "--workers", "2"], base, HERE),
@@ -266,6 +332,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="per load run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--batch-size", type=int, default=50, help="applications per batch")
+    parser.add_argument("--big-batch", type=int, default=500, help="applications per big batch")
+    parser.add_argument("--big-batch-concurrency", type=int, default=4)
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the 'before'")
     parser.add_argument("--only", nargs="+", help="systems to run (default: all)")
     parser.add_argument(
         "--load-generator",
@@ -301,22 +370,31 @@ def main() -> None:
     )
     (work / "single.json").write_text(json.dumps(golden[0]))
     (work / "batch.json").write_text(json.dumps((golden * args.batch_size)[: args.batch_size]))
-    routes = {
-        "/predict": (work / "single.json", 1),
-        "/predict_batch": (work / "batch.json", args.batch_size),
-    }
+    big = (golden * args.big_batch)[: args.big_batch]
+    (work / "big.json").write_text(json.dumps(big))
+    routes = [
+        ("/predict", work / "single.json", 1),
+        ("/predict_batch", work / "batch.json", args.batch_size),
+    ]
+    cells = [(*route, users) for route in routes for users in args.concurrency]
+    big_cell = ("/predict_batch", work / "big.json", args.big_batch, args.big_batch_concurrency)
     print(f"{platform.node()}: {os.cpu_count()} cores, load {os.getloadavg()}, model {tag}\n")
     print(
-        "| rows | ms per call | ms per row |\n| --- | --- | --- |\n" + "\n".join(profile(tag, home))
+        "| rows | Pipeline ms | compiled ms | reasons ms (every row) | speed-up |\n"
+        "| --- | --- | --- | --- | --- |\n" + "\n".join(model_call(tag, home))
     )
     print("\n| system | route | concurrency | req/s | p50 ms | p99 ms | errors | rows/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    chosen = systems(tag, home)
+    chosen = systems(tag, home, baseline_source(args.baseline_ref, work))
     for key in args.only or list(chosen):
         if key.startswith("ladder"):
-            measure(chosen[key], {"/predict": routes["/predict"]}, [16], args, work)
+            measure(chosen[key], [(*routes[0], 16)], args, work)
+        elif key in ("tuned", "before", "constant1", "constant2"):
+            measure(chosen[key], [*cells, big_cell], args, work)
         else:
-            measure(chosen[key], routes, args.concurrency, args, work)
+            measure(chosen[key], cells, args, work)
+    print("\n| system | resident MiB per process, after its load |\n| --- | --- |")
+    print("\n".join(MEMORY))
     print(f"\nload {os.getloadavg()} at the end")
 
 

@@ -2,6 +2,9 @@
 
 Validates with the same request model, predicts with the same Pipeline, one call per
 request; math libraries pinned to one thread. Run with `uvicorn serving_asgi:app`.
+
+With ASGI_CONSTANT=1 it only parses the JSON body (stdlib json) and answers a constant:
+the most this machine's HTTP stack can serve, whatever the model.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import os
 
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[variable] = "1"
+
+import json  # noqa: E402
 
 import bentoml  # noqa: E402
 import joblib  # noqa: E402
@@ -24,8 +29,9 @@ from starlette.routing import Route  # noqa: E402
 from underwrite.inference_log import input_fields  # noqa: E402
 from underwrite.serving.contract import application_model  # noqa: E402
 
+CONSTANT = os.environ.get("ASGI_CONSTANT") == "1"
 MODEL = bentoml.models.get(os.environ["UNDERWRITE_MODEL_TAG"])
-PIPELINE = joblib.load(MODEL.path_of("model.joblib"))
+PIPELINE = None if CONSTANT else joblib.load(MODEL.path_of("model.joblib"))
 Application = application_model(MODEL.info.metadata["include_protected"])
 ONE = TypeAdapter(Application)
 MANY = TypeAdapter(list[Application])
@@ -55,9 +61,16 @@ async def predict_batch(request: Request) -> JSONResponse:
     return JSONResponse([{"probability": p} for p in result])
 
 
+async def constant(request: Request) -> JSONResponse:
+    body = json.loads(await request.body())
+    if isinstance(body, list):
+        return JSONResponse([{"probability": 0.5}] * len(body))
+    return JSONResponse({"probability": 0.5})
+
+
 app = Starlette(
     routes=[
-        Route("/predict", predict, methods=["POST"]),
-        Route("/predict_batch", predict_batch, methods=["POST"]),
+        Route("/predict", constant if CONSTANT else predict, methods=["POST"]),
+        Route("/predict_batch", constant if CONSTANT else predict_batch, methods=["POST"]),
     ]
 )

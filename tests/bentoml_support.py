@@ -95,6 +95,9 @@ def write_tiny_repo(repo: Path, sample: int = 600, max_iter: int = 30) -> Path:
     model_path = repo / "models" / "model.joblib"
     joblib.dump(pipeline, model_path)
     raw.to_parquet(repo / DATA_PATH)
+    (repo / "data" / "processed").mkdir(parents=True)
+    frame.iloc[: sample // 2].to_parquet(repo / "data" / "processed" / "train.parquet")
+    frame.iloc[sample // 2 :].to_parquet(repo / "data" / "processed" / "test.parquet")
     (repo / metrics_path).write_text(json.dumps({"roc_auc": round(auc, 6)}))
     evaluate = {"cmd": "true", "deps": ["models/model.joblib"], "metrics": [metrics_path]}
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": evaluate}}))
@@ -321,3 +324,34 @@ def bad_requests(max_batch: int, max_body_bytes: int) -> list[BadRequest]:
             status=413,
         ),
     ]
+
+
+def real_applications(tiny_repo: Path) -> list[dict]:
+    """The tiny repository's held-out applications (real data) as requests."""
+    import pandas as pd
+
+    from underwrite.inference_log import input_fields
+    from underwrite.schema import BY_NAME, Kind
+
+    frame = pd.read_parquet(tiny_repo / "data" / "processed" / "test.parquet")
+    requests = []
+    for row in frame[input_fields()].to_dict("records"):
+        requests.append(
+            {
+                name: None
+                if pd.isna(value)
+                else (float(value) if BY_NAME[name].kind is Kind.NUMERIC else int(value))
+                for name, value in row.items()
+            }
+        )
+    return requests
+
+
+def assert_principal_reasons(reasons: list[dict]) -> None:
+    from underwrite.schema import BY_NAME, Role
+
+    assert 1 <= len(reasons) <= 4, reasons
+    assert all(BY_NAME[r["feature"]].role is Role.FEATURE for r in reasons), reasons
+    contributions = [r["contribution"] for r in reasons]
+    assert contributions == sorted(contributions) and all(c < 0 for c in contributions)
+    assert all(r["sentence"].endswith(".") for r in reasons)

@@ -8,6 +8,7 @@ window of millions of rows as columns without building Python objects.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -31,13 +32,22 @@ OPTIONAL_FIELDS = (SYNTHETIC,)  # a reader accepts records without them
 # A request header, not a body field, so the request contract stays the same for everyone.
 SYNTHETIC_HEADER = "X-Underwrite-Synthetic"
 SYNTHETIC_HEADER_VALUE = "1"
+# The principal reasons of a denial, as feature names, most important first ([] if
+# approved). Optional: records written before it existed have none, and readers that do
+# not know it (drift) ignore it.
+REASONS = "reasons"
 
 FILE_GLOB = "*.jsonl"
 
 
 def input_fields() -> list[str]:
     """The application fields a record holds: every column a model may use."""
-    return names(feature_columns(include_protected=True))
+    return list(_input_fields())
+
+
+@cache
+def _input_fields() -> tuple[str, ...]:
+    return tuple(names(feature_columns(include_protected=True)))
 
 
 def is_synthetic(header_value: str | None) -> bool:
@@ -65,12 +75,13 @@ def record(
     probability: float,
     approved: bool,
     synthetic: bool = False,
+    reasons: list[str] | None = None,
 ) -> dict:
     """One flat record: every input field (null when not sent), then the prediction.
 
     ``synthetic``: the request carried SYNTHETIC_HEADER (see ``is_synthetic``).
     """
-    flat = {name: application.get(name) for name in input_fields()}
+    flat = {name: application.get(name) for name in _input_fields()}
     flat.update(
         {
             REQUEST_ID: request_id,
@@ -80,6 +91,7 @@ def record(
             PROBABILITY: probability,
             APPROVED: approved,
             SYNTHETIC: synthetic,
+            REASONS: reasons or [],
         }
     )
     return flat
@@ -100,9 +112,10 @@ def classification() -> dict[str, frozenset[DataClass]]:
     (probability, approved) is personal data about the applicant."""
     classes: dict[str, frozenset[DataClass]] = {}
     for column in feature_columns(include_protected=True):
-        kind = DataClass.PROTECTED if column.role is Role.PROTECTED else DataClass.MODEL_INPUT
-        classes[column.name] = frozenset({DataClass.PERSONAL, kind})
-    for name in (PROBABILITY, APPROVED):
+        kind = {Role.PROTECTED: DataClass.PROTECTED, Role.FEATURE: DataClass.MODEL_INPUT}
+        extra = {kind[column.role]} if column.role in kind else set()
+        classes[column.name] = frozenset({DataClass.PERSONAL, *extra})
+    for name in (PROBABILITY, APPROVED, REASONS):
         classes[name] = frozenset({DataClass.PERSONAL})
     for name in (REQUEST_ID, TIMESTAMP, MODEL_VERSION, MODEL_MD5, SYNTHETIC):
         classes[name] = frozenset({DataClass.OPERATIONAL})

@@ -10,7 +10,13 @@ from pathlib import Path
 import bentoml
 import httpx
 import pytest
-from bentoml_support import Server, bad_requests, start_server
+from bentoml_support import (
+    Server,
+    assert_principal_reasons,
+    bad_requests,
+    real_applications,
+    start_server,
+)
 
 from underwrite import inference_log
 from underwrite.serving.contract import golden_applications
@@ -95,3 +101,28 @@ def test_after_n_accepted_requests_and_sigterm_the_log_holds_n_records(model_tag
     records = [json.loads(line) for line in lines]
     assert len({r[inference_log.REQUEST_ID] for r in records}) == len(records)
     assert {r[inference_log.MODEL_VERSION] for r in records} == {model_tag}
+
+
+def test_served_denial_gets_reasons_in_both_routes_and_the_log(model_tag, tiny_repo, tmp_path):
+    import joblib
+    import pandas as pd
+
+    applications = real_applications(tiny_repo)[:60]
+    pipeline = joblib.load(tiny_repo / "models" / "model.joblib")
+    frame = pd.DataFrame.from_records(applications).astype("float64")
+    probabilities = pipeline.predict_proba(frame)[:, 1]
+    denied = [a for a, p in zip(applications, probabilities, strict=True) if p < 0.5]
+    server = start_server(model_tag, tmp_path, workers=1)
+    try:
+        one = httpx.post(f"{server.url}/predict", json=denied[0], timeout=60).json()
+        many = httpx.post(f"{server.url}/predict_batch", json=applications, timeout=60).json()
+    finally:
+        assert server.stop() == 0
+    assert_principal_reasons(one["reasons"])
+    for answer in many:
+        if answer["approved"]:
+            assert answer["reasons"] == []
+        else:
+            assert_principal_reasons(answer["reasons"])
+    logged = inference_log.read_local(server.inference_log)[inference_log.REASONS].tolist()
+    assert logged == [[r["feature"] for r in a["reasons"]] for a in [one, *many]]

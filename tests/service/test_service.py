@@ -13,7 +13,7 @@ from pathlib import Path
 
 import bentoml
 import pytest
-from bentoml_support import bad_requests
+from bentoml_support import assert_principal_reasons, bad_requests, real_applications
 from starlette.testclient import TestClient
 
 from underwrite import inference_log
@@ -105,7 +105,8 @@ def test_class_logs_every_prediction_as_one_flat_record(instance, log_folder: Pa
     instance.shutdown()
     records = inference_log.read_local(log_folder)
     assert len(records) == len(golden)
-    assert list(records.columns) == inference_log.input_fields() + list(inference_log.META_FIELDS)
+    expected_fields = [*inference_log.input_fields(), *inference_log.META_FIELDS, "reasons"]
+    assert list(records.columns) == expected_fields
     assert records[inference_log.REQUEST_ID].tolist() == [p.request_id for p in predictions]
     stored = [json.loads(line) for f in inference_log.log_files(log_folder) for line in f.open()]
     assert [r[inference_log.PROBABILITY] for r in stored] == [p.probability for p in predictions]
@@ -138,7 +139,7 @@ def test_http_predict_and_batch_answer_with_version_and_request_id(client, model
     one = client.post("/predict", json=golden[0])
     assert one.status_code == 200, one.text
     body = one.json()
-    assert set(body) == {"probability", "approved", "threshold", "model", "request_id"}
+    assert set(body) == {"probability", "approved", "threshold", "model", "request_id", "reasons"}
     assert body["request_id"] == one.headers["x-bentoml-request-id"]
     assert body["model"]["tag"] == model_tag
     many = client.post("/predict_batch", json=golden)
@@ -239,3 +240,55 @@ def test_http_example_requests_from_the_readme_get_200(client) -> None:
     batch = load_example(examples, "batch")
     answer = client.post("/predict_batch", json=batch)
     assert answer.status_code == 200 and len(answer.json()) == len(batch)
+
+
+@pytest.fixture
+def denied_and_approved(tiny_repo: Path, model_tag: str) -> tuple[dict, dict]:
+    applications = real_applications(tiny_repo)
+    probabilities = offline(model_tag, applications)
+    threshold = bentoml.models.get(model_tag).info.metadata["threshold"]
+    denied = next(a for a, p in zip(applications, probabilities, strict=True) if p < threshold)
+    approved = next(a for a, p in zip(applications, probabilities, strict=True) if p >= threshold)
+    return denied, approved
+
+
+def test_http_a_denied_real_application_gets_its_reasons_an_approved_one_none(
+    client, denied_and_approved, log_folder: Path
+):
+    denied, approved = denied_and_approved
+    for application, is_denied in ((denied, True), (approved, False)):
+        body = client.post("/predict", json=application).json()
+        assert body["approved"] is not is_denied
+        if is_denied:
+            assert_principal_reasons(body["reasons"])
+        else:
+            assert body["reasons"] == []
+    batch = client.post("/predict_batch", json=[denied, approved]).json()
+    assert_principal_reasons(batch[0]["reasons"])
+    assert batch[1]["reasons"] == []
+    client.__exit__(None, None, None)  # shut down: the log writer drains its queue
+    records = inference_log.read_local(log_folder)
+    logged = records[inference_log.REASONS].tolist()
+    assert logged[0] == [r["feature"] for r in batch[0]["reasons"]] and logged[1] == []
+    assert logged[2] == logged[0] and logged[3] == []
+
+
+def test_openapi_documents_the_reasons_with_an_example(client):
+    spec = client.get("/docs.json").json()
+    prediction = spec["components"]["schemas"]["Prediction"]["properties"]["reasons"]
+    assert prediction["maxItems"] == 4 and prediction["examples"][0][0]["feature"] == "gdlin"
+    reason = spec["components"]["schemas"]["Reason"]["properties"]
+    assert {"feature", "value", "direction", "contribution", "sentence"} <= set(reason)
+
+
+def test_drift_reads_a_log_with_reasons(instance, log_folder: Path, denied_and_approved):
+    from underwrite.drift.logparse import parse_jsonl
+
+    applications = [instance_applications(instance, {"applications": list(denied_and_approved)})]
+    predictions = asyncio.run(instance.predict_batch(applications[0]))
+    instance.shutdown()
+    (path,) = inference_log.log_files(log_folder)
+    assert json.loads(path.read_text().splitlines()[0])["reasons"]
+    table = parse_jsonl(path.read_bytes(), str(path), 0)
+    assert table.num_rows == 2 and "reasons" not in table.column_names
+    assert table["probability"].to_pylist() == [p.probability for p in predictions]

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from underwrite.inference_log import SYNTHETIC_HEADER, SYNTHETIC_HEADER_VALUE, input_fields
+from underwrite.serving import compiled
 from underwrite.serving.auth import client_headers
 from underwrite.serving.contract import golden_applications
 
@@ -27,6 +28,9 @@ class Target:
     expected: list[float]  # the offline Pipeline.predict_proba of ``golden``
     # credentials (UNDERWRITE_API_TOKEN or UNDERWRITE_API_KEY) and the synthetic-traffic mark
     headers: dict[str, str]
+    # the model compiles, so every denial's reasons come from TreeSHAP, which always finds
+    # one (a model served as its Pipeline compares fields with typical values: maybe none)
+    reasons_exact: bool
 
 
 def smoke_headers() -> dict[str, str]:
@@ -74,4 +78,7 @@ def target(smoke_url: str, request: pytest.FixtureRequest) -> Target:
         golden=golden,
         expected=pipeline.predict_proba(frame)[:, 1].tolist(),
         headers=smoke_headers(),
+        reasons_exact=isinstance(
+            compiled.build(pipeline, input_fields(), ""), compiled.CompiledPredictor
+        ),
     )

@@ -59,3 +59,19 @@ def test_latency_is_within_budget(target, request: pytest.FixtureRequest):
             assert response.status_code == 200
     p95 = float(np.percentile(timings, 95))
     assert p95 <= budget_ms, f"p95 latency {p95:.0f} ms is over the budget of {budget_ms:.0f} ms"
+
+
+def test_denials_carry_their_principal_reasons_and_approvals_none(target):
+    from underwrite.schema import BY_NAME, Role
+
+    answers = httpx.post(f"{target.url}/predict_batch", json=target.golden, timeout=60).json()
+    denied = [a for a in answers if not a["approved"]]
+    assert denied, "no golden application is denied: the reasons cannot be checked"
+    for answer in answers:
+        reasons = answer["reasons"]
+        if answer["approved"]:
+            assert reasons == []
+            continue
+        assert (1 if target.reasons_exact else 0) <= len(reasons) <= 4, reasons
+        assert all(BY_NAME[r["feature"]].role is Role.FEATURE for r in reasons), reasons
+        assert all(r["contribution"] < 0 and r["sentence"] for r in reasons), reasons

@@ -4,6 +4,9 @@
 - ``config``      UNDERWRITE_* settings, read only when asked (no side effects on import)
 - ``contract``    the request and response models, derived from the schema; golden applications
 - ``store``       the model in the BentoML store, labelled with its origin (dvc.lock, git)
+- ``compiled``    the fitted Pipeline as NumPy array operations (``trees``: the trees, TreeSHAP)
+- ``equality``    the compiled form checked equal to the Pipeline (import, readiness)
+- ``reasons``     the principal reasons of a denial, from TreeSHAP and the schema
 - ``batching``    adaptive batching of concurrent requests into one model call
 - ``log_writer``  the inference log writer (local folder or azure://), off the request path
 - ``middleware``  ASGI: body size limit, request timeout, the request parser, slow headers

@@ -1,7 +1,8 @@
 """Adaptive batching shared by /predict and /predict_batch, with BentoML's own dispatcher.
 
-A call of the scikit-learn Pipeline costs nearly the same for 1 row as for 100 (pandas and
-the column transformer dominate), so concurrent requests are merged into one call.
+A model call has a fixed cost besides its cost per row (array set-up for the compiled
+predictor; pandas and the column transformer for the Pipeline, where 1 row costs nearly
+what 100 do), so concurrent requests are merged into one call.
 ``@bentoml.api(batchable=True)`` cannot do that here: its batch must be the request body
 itself, so a single-application /predict could not join, and the batched function runs
 outside any request, so the inference log could not know the request a row came from.

@@ -115,12 +115,57 @@ class ModelVersion(BaseModel):
     bento: str = Field(description="bento tag that served the request, when run from a bento")
 
 
+class Reason(BaseModel):
+    """One principal reason for a denial: a feature that lowered the approval probability."""
+
+    feature: str = Field(description="the application field (a FEATURE column of the schema)")
+    value: float | None = Field(description="the applicant's value as sent; null when not sent")
+    direction: Literal["higher", "lower", "different", "unknown"] = Field(
+        description="the value against approved applicants' typical one: higher or lower than "
+        "their median (numbers), different from their most common value (flags, codes), or "
+        "unknown (null or an unknown code)"
+    )
+    contribution: float = Field(
+        lt=0,
+        description="effect on the log-odds of approval (negative): TreeSHAP for tree models; "
+        "for a model served as its Pipeline, the change from setting the field to approved "
+        "applicants' typical value",
+    )
+    sentence: str = Field(description="the reason in plain language, from the schema")
+
+
 class Prediction(BaseModel):
     probability: float = Field(ge=0, le=1, description="predicted probability of approval")
     approved: bool = Field(description="the decision: probability at least the threshold")
     threshold: float = Field(description="decision threshold (evaluate.threshold in params.yaml)")
     model: ModelVersion
     request_id: str = Field(description="id of this prediction in the inference log")
+    reasons: list[Reason] = Field(
+        default_factory=list,
+        max_length=4,
+        description="for a denial, its principal reasons, most important first (at most "
+        "four; never a protected or excluded attribute); empty when approved",
+        examples=[
+            [
+                {
+                    "feature": "gdlin",
+                    "value": 0.0,
+                    "direction": "different",
+                    "contribution": -3.240746,
+                    "sentence": "Credit history meets guidelines: no; 98% of approved "
+                    "applicants: yes.",
+                },
+                {
+                    "feature": "other",
+                    "value": 39.0,
+                    "direction": "higher",
+                    "contribution": -0.671868,
+                    "sentence": "Other financing: 39 thousands of dollars; approved "
+                    "applicants' median: 0 thousands of dollars.",
+                },
+            ]
+        ],
+    )
 
 
 def to_frame(applications: list[BaseModel], columns: list[str]) -> pd.DataFrame:

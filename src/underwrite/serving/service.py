@@ -1,5 +1,8 @@
 """The BentoML service: the trained Pipeline behind a typed, documented HTTP API.
 
+It serves the Pipeline's compiled form (``serving.compiled``), checked equal to the Pipeline
+before the worker reports ready, and gives every denial its principal reasons.
+
 ``bentoml serve`` (from the repository root, or from a bento) starts it. The model comes
 from the BentoML store, declared at class level so ``bentoml build`` packs it; the request
 model is derived from the schema; the decision threshold travels with the model; every
@@ -22,6 +25,7 @@ import gc  # noqa: E402
 import logging  # noqa: E402
 import uuid  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
+from operator import attrgetter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import bentoml  # noqa: E402
@@ -39,6 +43,11 @@ from underwrite.serving.contract import (  # noqa: E402
     batch_type,
     to_frame,
 )
+from underwrite.serving.equality import (  # noqa: E402
+    PredictorMismatch,
+    readiness_frame,
+    require_equal,
+)
 from underwrite.serving.log_writer import InferenceLogWriter  # noqa: E402
 from underwrite.serving.middleware import (  # noqa: E402
     SYNTHETIC_REQUEST,
@@ -49,7 +58,8 @@ from underwrite.serving.middleware import (  # noqa: E402
 from underwrite.serving.middleware import install as install_request_timeout  # noqa: E402
 from underwrite.serving.openapi import OpenAPIDocument, document, golden_examples  # noqa: E402
 from underwrite.serving.parser import RequestParser  # noqa: E402
-from underwrite.serving.store import load_golden, load_pipeline  # noqa: E402
+from underwrite.serving.reasons import Explainer  # noqa: E402
+from underwrite.serving.store import load_golden, load_pipeline, load_predictor  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -91,28 +101,45 @@ class LoanApproval:
         stored = self.model
         self.pipeline = load_pipeline(stored)
         self.threshold: float = stored.info.metadata["threshold"]
-        self.columns = names(feature_columns(stored.info.metadata["include_protected"]))
+        self.include_protected: bool = stored.info.metadata["include_protected"]
+        self.columns = names(feature_columns(self.include_protected))
+        self.predictor = load_predictor(stored, self.pipeline, self.columns)
+        self.explainer = Explainer(self.predictor, stored.info.metadata.get("typical", {}))
         self.version = ModelVersion(
             tag=str(stored.tag), md5=stored.info.labels["model_md5"], bento=_bento_tag()
         )
-        self.batcher = Batcher(self._probabilities, CONFIG.max_model_batch, CONFIG.max_latency_ms)
+        self.batcher = Batcher(self._predict, CONFIG.max_model_batch, CONFIG.max_latency_ms)
         self.inference_log = InferenceLogWriter(
             CONFIG.inference_log,
             max_records=CONFIG.log_buffer_records,
             spill=Path(CONFIG.log_spill) if CONFIG.log_spill else None,
         )
-        self.ready = self._golden_check(load_golden(stored))
+        self.not_ready = "the model failed its golden check at start: see the log"
+        self.ready = self._equality_check() and self._golden_check(load_golden(stored))
         _freeze_heap()
 
     def _golden_check(self, golden: dict[str, list]) -> bool:
         """Ready only if this process reproduces the probabilities recorded at import."""
         frame = to_frame([Application(**a) for a in golden["applications"]], self.columns)
-        served = self.pipeline.predict_proba(frame)[:, 1]
+        served = self.predictor.predict_proba(frame[self.predictor.columns].to_numpy())
         worst = float(np.max(np.abs(served - np.asarray(golden["probabilities"]))))
         if worst > GOLDEN_TOLERANCE:
             log.error("golden predictions differ from import time by %.3g: not ready", worst)
             return False
         log.info("model %s loaded; golden predictions match", self.version.tag)
+        return True
+
+    def _equality_check(self) -> bool:
+        """Ready only if the served predictor answers what the Pipeline answers."""
+        frame = readiness_frame(self.include_protected)
+        what = "the golden applications and the random sweep"
+        try:
+            require_equal(self.predictor, self.pipeline, frame, self.threshold, what)
+        except PredictorMismatch as err:
+            self.not_ready = f"refusing to serve: {err}"
+            log.error("%s", self.not_ready)
+            return False
+        log.info("served predictor: %s, equal to the Pipeline", type(self.predictor).__name__)
         return True
 
     def __is_ready__(self) -> bool:
@@ -130,8 +157,8 @@ class LoanApproval:
 
     async def _serve(self, applications: list, request_id: str, single: bool) -> list[Prediction]:
         if not self.ready:
-            raise ServiceUnavailable("the model failed its golden check at start: see the log")
-        probabilities = await self.batcher(applications)
+            raise ServiceUnavailable(self.not_ready)
+        answers = await self.batcher(applications)
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         predictions = [
             Prediction(
@@ -140,17 +167,22 @@ class LoanApproval:
                 threshold=self.threshold,
                 model=self.version,
                 request_id=request_id if single else f"{request_id}-{i}",
+                reasons=reasons,
             )
-            for i, p in enumerate(probabilities)
+            for i, (p, reasons) in enumerate(answers)
         ]
         self.inference_log.write(
             [self._record(a, p, now) for a, p in zip(applications, predictions, strict=True)]
         )
         return predictions
 
-    def _probabilities(self, applications: list[BaseModel]) -> list[float]:
-        """The Pipeline's probability of approval for each application (runs in a thread)."""
-        return self.pipeline.predict_proba(to_frame(applications, self.columns))[:, 1].tolist()
+    def _predict(self, applications: list[BaseModel]) -> list[tuple[float, list[dict]]]:
+        """Probability of approval and, for a denial, its reasons (runs in a thread)."""
+        fields = attrgetter(*self.predictor.columns)
+        X = np.array([fields(a) for a in applications], dtype="float64")
+        probabilities = self.predictor.predict_proba(X)
+        reasons = self.explainer.reasons(X, probabilities < self.threshold)
+        return list(zip(probabilities.tolist(), reasons, strict=True))
 
     def _record(self, application: BaseModel, prediction: Prediction, now: str) -> dict:
         return inference_log.record(
@@ -162,6 +194,7 @@ class LoanApproval:
             probability=prediction.probability,
             approved=prediction.approved,
             synthetic=SYNTHETIC_REQUEST.get(),
+            reasons=[reason.feature for reason in prediction.reasons],
         )
 
     @bentoml.on_shutdown

@@ -3,7 +3,10 @@
 The store holds a byte-identical copy of ``models/model.joblib`` (so its md5 is the one in
 ``dvc.lock``), labels that tie it to its origin (git commit, model md5, data version) and
 metadata the service needs at run time (decision threshold, whether protected attributes
-are inputs, golden predictions) or a reviewer wants to see (evaluation metrics).
+are inputs, golden predictions, approved applicants' typical values for the reasons of a
+denial) or a reviewer wants to see (evaluation metrics, how the served predictor was checked
+against the Pipeline). The compiled serving form (``serving.compiled``) is cached beside the
+model file, tagged with that file's md5.
 """
 
 from __future__ import annotations
@@ -24,15 +27,19 @@ import yaml
 from underwrite import repo as repo_files
 from underwrite.io import file_md5
 from underwrite.params import load_params
-from underwrite.paths import DVC_LOCK, DVC_YAML, MODEL, MODEL_ARTIFACT, PARAMS
+from underwrite.paths import DVC_LOCK, DVC_YAML, MODEL, MODEL_ARTIFACT, PARAMS, TEST_DATA
 from underwrite.schema import feature_columns, names
+from underwrite.serving import compiled, equality
 from underwrite.serving.contract import golden_applications
+from underwrite.serving.reasons import typical_values
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = MODEL_ARTIFACT
 MODEL_FILE = "model.joblib"
 GOLDEN_FILE = "golden.json"
+COMPILED_FILE = "compiled.joblib"  # the serving form, derived from MODEL_FILE
+TRAIN_DATA = TEST_DATA.with_name("train.parquet")  # approved applicants' typical values
 DATA_PATH = "data/raw/applications.parquet"  # its md5 in dvc.lock is the data version
 
 
@@ -159,18 +166,103 @@ def import_model(model_path: Path = MODEL, repo: Path = Path(".")) -> bentoml.Ta
     if (existing := find_existing(origin)) is not None:
         log.info("model %s is already in the store as %s", origin.model_md5, existing)
         return existing
-    golden = golden_predictions(joblib.load(model_path), origin.include_protected)
+    pipeline = joblib.load(model_path)
+    golden = golden_predictions(pipeline, origin.include_protected)
+    predictor, checked = serving_form(pipeline, origin, repo)
     metadata = {
         "metrics": origin.metrics,
         "threshold": origin.threshold,
         "include_protected": origin.include_protected,
         "scikit_learn": sklearn.__version__,
+        "predictor": _describe(predictor, checked),
+        "typical": _typical(repo, origin.include_protected),
     }
     with bentoml.models.create(MODEL_NAME, labels=origin.labels(), metadata=metadata) as model:
         shutil.copyfile(model_path, model.path_of(MODEL_FILE))
         Path(model.path_of(GOLDEN_FILE)).write_text(json.dumps(golden, indent=1))
+        if isinstance(predictor, compiled.CompiledPredictor):
+            joblib.dump(predictor, model.path_of(COMPILED_FILE))
     log.info("imported %s as %s", model_path, model.tag)
     return model.tag
+
+
+def serving_form(pipeline: Any, origin: Origin, repo: Path) -> tuple[Any, dict[str, dict]]:
+    """The predictor the service will run, checked equal to the Pipeline on the holdout
+    (when the repository has it), the golden applications and the random sweep."""
+    columns = names(feature_columns(origin.include_protected))
+    predictor = compiled.build(pipeline, columns, origin.model_md5)
+    sweep = equality.readiness_frame(origin.include_protected)
+    frames = {"the golden applications and the random sweep": sweep}
+    if (repo / TEST_DATA).is_file():
+        frames[f"the holdout ({TEST_DATA})"] = pd.read_parquet(repo / TEST_DATA)[columns]
+    else:
+        log.warning("%s: not in %s, so the equality check leaves it out", TEST_DATA, repo)
+    checked = {}
+    for what, frame in frames.items():
+        try:
+            found = equality.require_equal(
+                predictor, pipeline, frame.astype("float64"), origin.threshold, what
+            )
+        except equality.PredictorMismatch as err:
+            raise ModelImportError(f"{origin.model_md5}: {err}") from err
+        checked[what] = found.summary()
+    return predictor, checked
+
+
+def _describe(predictor: Any, checked: dict[str, dict]) -> dict:
+    form = "compiled" if isinstance(predictor, compiled.CompiledPredictor) else "pipeline"
+    described = {"form": form, "equality": checked}
+    if form == "pipeline":
+        described["reason"] = predictor.reason
+    return described
+
+
+def _typical(repo: Path, include_protected: bool) -> dict[str, dict[str, float]]:
+    """Approved training applications' typical values, for the sentences of reasons: from
+    the working tree, or else from DVC (a release clone has no data checked out)."""
+    columns = names(feature_columns(include_protected))
+    if (repo / TRAIN_DATA).is_file():
+        return typical_values(pd.read_parquet(repo / TRAIN_DATA), columns)
+    for source, rev in _data_sources(repo):
+        try:
+            with _dvc_open(TRAIN_DATA, source, rev) as handle:
+                return typical_values(pd.read_parquet(handle), columns)
+        except Exception as err:  # no cache, no remote, no credentials: all mean "not here"
+            log.info("%s from DVC in %s: %s", TRAIN_DATA, source, err)
+    log.warning("%s: not in %s nor from DVC; no typical values for reasons", TRAIN_DATA, repo)
+    return {}
+
+
+def _data_sources(repo: Path) -> list[tuple[str, str | None]]:
+    """Where DVC may find the data: the repository, then (for a clone, as the release tooling
+    makes) the repository it was cloned from, at the same commit, with that one's cache."""
+    sources: list[tuple[str, str | None]] = [(str(repo), None)]
+    try:
+        origin = repo_files.git(repo, "remote", "get-url", "origin")
+        sources.append((origin, repo_files.git(repo, "rev-parse", "HEAD")))
+    except repo_files.RepoError:
+        pass
+    return sources
+
+
+def _dvc_open(path: Path, source: str, rev: str | None):
+    import dvc.api
+
+    return dvc.api.open(path.as_posix(), repo=source, rev=rev, mode="rb")
+
+
+def load_predictor(model: bentoml.Model, pipeline: Any, columns: list[str]) -> Any:
+    """The compiled form cached beside the model when it was compiled from this model file
+    by this compiler; otherwise compiled now (or the Pipeline, when it does not compile)."""
+    md5 = model.info.labels["model_md5"]
+    path = Path(model.path_of(COMPILED_FILE))
+    if path.is_file():
+        cached = joblib.load(path)
+        same = cached.source_md5 == md5 and cached.version == compiled.COMPILER_VERSION
+        if same and cached.columns == columns:
+            return cached
+        log.info("%s: compiled from another model or compiler; compiling again", path)
+    return compiled.build(pipeline, columns, md5)
 
 
 def load_pipeline(model: bentoml.Model) -> Any:
