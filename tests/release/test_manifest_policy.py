@@ -321,7 +321,7 @@ def named(objects: list[dict], kind: str, name: str) -> dict:
 
 
 def test_log_retention_runs_daily_as_its_own_identity_on_the_environments_log(rendered) -> None:
-    env, objects = rendered
+    objects = rendered[1]
     job = only(objects, "CronJob")
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     command = pod["containers"][0]["command"]
