@@ -58,6 +58,20 @@ class Row:
         return self.decision(self.before) != self.decision(self.after)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """The table's rows, the two models' labels, and why a side has no numbers (if so)."""
+
+    rows: list[Row]
+    before: str
+    after: str
+    notes: list[str]
+
+    def lines(self) -> list[str]:
+        notes = [line for note in self.notes for line in ("", note)]
+        return [*table(self.rows, self.before, self.after), *notes]
+
+
 # ---- reading -----------------------------------------------------------------------------
 def parse_case(text: str, source: str) -> Case:
     """One case from its JSON text; SOURCE names the file in errors."""
@@ -117,6 +131,15 @@ def model_from_bytes(content: bytes) -> Any:
     import joblib
 
     return joblib.load(io.BytesIO(content))
+
+
+def model_at(root: Path, rev: str, path: str) -> Any:
+    """The model file DVC recorded for PATH at commit REV (cache first, then the remote),
+    as `dvc get . PATH --rev REV` fetches it; a DvcException when neither has it."""
+    import dvc.api
+
+    with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
+        return model_from_bytes(handle.read())
 
 
 # ---- scoring -----------------------------------------------------------------------------

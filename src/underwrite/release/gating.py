@@ -3,6 +3,10 @@
 The quality gate itself (metric tolerances, fairness limits) is underwrite.gate; this module
 feeds it the candidate's metrics and those of the version the registry has in production,
 both read from git at each version's commit, never from the latest training run.
+
+The watch list (underwrite.watchlist) is scored by both models and shown; every case with an
+`expect` must get that decision from the candidate. The cases and their expectations are
+read at production's commit, like the rest of the policy, so a candidate cannot relax them.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from underwrite import gate
-from underwrite.params import GateParams
-from underwrite.release import deploy
+from pydantic import ValidationError
+
+from underwrite import gate, watchlist
+from underwrite.params import EvaluateParams, GateParams
+from underwrite.release import ReleaseError, bento, deploy
 from underwrite.release.registry import ModelVersion, Registry
+from underwrite.repo import load_yaml
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,7 @@ class Decision:
     candidate: ModelVersion
     production: ModelVersion | None
     reasons: list[str]
+    watch: watchlist.Comparison | None = None
 
     @property
     def allowed(self) -> bool:
@@ -28,10 +36,13 @@ class Decision:
 
     def summary(self) -> str:
         against = f"production {self.production.version}" if self.production else "no production"
+        table = ["watch list (production's cases):", *self.watch.lines()] if self.watch else []
         if self.allowed:
-            return f"{self.candidate.version} passes the gate against {against}"
+            return "\n".join(
+                [f"{self.candidate.version} passes the gate against {against}", *table]
+            )
         lines = [f"promotion of {self.candidate.version} refused (against {against}):"]
-        return "\n".join(lines + [f"  - {reason}" for reason in self.reasons])
+        return "\n".join(lines + [f"  - {reason}" for reason in self.reasons] + table)
 
 
 def staging_evidence(repo: Path, registry: Registry, candidate: ModelVersion) -> list[str]:
@@ -62,4 +73,36 @@ def decide(repo: Path, registry: Registry, candidate: ModelVersion, params: Gate
         reasons.append(f"{candidate.version} is already in production")
     production_metrics = registry.metrics(production.commit) if production else None
     verdict = gate.check(registry.metrics(candidate.commit), production_metrics, params)
-    return Decision(candidate, production, reasons + verdict.reasons)
+    watch = watch_list(registry, candidate, production) if production else None
+    unmet = watchlist.unmet(watch.rows) if watch else []
+    return Decision(candidate, production, reasons + verdict.reasons + unmet, watch)
+
+
+def watch_list(
+    registry: Registry, candidate: ModelVersion, production: ModelVersion
+) -> watchlist.Comparison | None:
+    """Production's watch list scored by production's model and the candidate's, at the
+    candidate's decision threshold (what it would serve); None when production has no list."""
+    try:
+        cases = watchlist.load_at(registry.repo, production.commit)
+    except watchlist.WatchlistError as err:
+        raise ReleaseError(f"production's watch list cannot be read: {err}") from err
+    if not cases:
+        return None
+    models = [_model(registry, version) for version in (production, candidate)]
+    rows = watchlist.compare(cases, *models, threshold=_threshold(registry, candidate))
+    labels = (f"production {production.version}", f"candidate {candidate.version}")
+    return watchlist.Comparison(rows, *labels, notes=[])
+
+
+def _model(registry: Registry, version: ModelVersion):
+    path = registry.artifact_path(version.commit)
+    return watchlist.model_from_bytes(bento.model_bytes(registry, version.commit, path))
+
+
+def _threshold(registry: Registry, version: ModelVersion) -> float:
+    section = load_yaml(registry.read_at(version.commit, "params.yaml")).get("evaluate", {})
+    try:
+        return EvaluateParams.model_validate(section).threshold
+    except ValidationError as err:
+        raise ReleaseError(f"{version}: params.yaml cannot be read ({err})") from err

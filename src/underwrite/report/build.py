@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from underwrite.gate import check
 from underwrite.params import GateParams, ParamsError, load_params
 from underwrite.report import compare, figures, lock, markdown, repro_log
 from underwrite.report.content import Report, Side
 from underwrite.report.sources import Layout, Repo, ReportError, read_layout
+
+if TYPE_CHECKING:
+    from underwrite.watchlist import Comparison
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,39 @@ def _copy(content: bytes | None, out: Path, name: str) -> str | None:
     return target.relative_to(out).as_posix()
 
 
+def watch_comparison(repo: Repo, base: str) -> Comparison | None:
+    """The watch list (as in the workspace) scored by base's model and the workspace's."""
+    from dvc.exceptions import DvcException
+
+    from underwrite import paths, watchlist
+    from underwrite.repo import artifact_path, load_yaml
+
+    folder = repo.root / watchlist.WATCHLIST
+    if not folder.is_dir():
+        return None
+    model = artifact_path(load_yaml(_text(repo.read("dvc.yaml"))), paths.MODEL_ARTIFACT)
+    model = model or paths.MODEL.as_posix()
+    notes, head_model, base_model = [], None, None
+    if (repo.root / model).is_file():
+        head_model = watchlist.model_from_bytes((repo.root / model).read_bytes())
+    else:
+        notes.append(f"head: {model} is missing; run `dvc repro`")
+    try:
+        base_model = watchlist.model_at(repo.root, base, model)
+    except (DvcException, FileNotFoundError) as err:
+        notes.append(
+            f"base: the model {model} of {base[:7]} is neither in the DVC cache nor on the "
+            f"remote ({err}); `dvc pull` it to compare"
+        )
+    threshold = load_params(repo.root / "params.yaml").evaluate.threshold
+    rows = watchlist.compare(watchlist.load(folder), base_model, head_model, threshold)
+    return watchlist.Comparison(rows, f"base {base[:7]}", "head", notes)
+
+
+def _text(content: bytes | None) -> str | None:
+    return content.decode() if content is not None else None
+
+
 def make_report(
     root: Path,
     base: str,
@@ -106,6 +143,7 @@ def make_report(
     report = gather(repo, commit, layout)
     if repro is not None:
         report.stages = repro_log.parse(repro.read_text(errors="replace"), layout.stages)
+    report.watchlist = watch_comparison(repo, commit)
     if check_lock:
         report.drift = lock.lock_drift(repo.show("HEAD", lock.LOCK), repo.read(lock.LOCK))
     out.mkdir(parents=True, exist_ok=True)
