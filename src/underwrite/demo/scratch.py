@@ -59,6 +59,11 @@ class Scratch:
     def artefacts(self) -> Path:
         return self.root / "artefacts"
 
+    def uv_folder(self) -> list[str]:
+        """Where uv is: `bentoml build` locks the bento's packages with it."""
+        found = shutil.which("uv") or shutil.which("uv", path=str(self.source / ".tools/bin"))
+        return [str(Path(found).parent)] if found else []
+
     def env(self) -> dict[str, str]:
         """The copy's commands: its code first, this venv's tools, private DVC, Azure and
         BentoML homes, one worker per server, its own staging and production ports."""
