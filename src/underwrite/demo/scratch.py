@@ -69,11 +69,12 @@ class Scratch:
         BentoML homes, one worker per server, its own staging and production ports."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED)}
         home = self.home
+        tools = [str(self.venv_bin), *self.uv_folder(), env.get("PATH", "")]
         return (
             env
             | GIT_IDENTITY
             | {
-                "PATH": f"{self.venv_bin}{os.pathsep}{env.get('PATH', '')}",
+                "PATH": os.pathsep.join(tools),
                 "PYTHONPATH": str(self.repo / "src"),
                 "DVC_NO_ANALYTICS": "1",
                 "DVC_SITE_CACHE_DIR": str(home / "dvc-site"),
