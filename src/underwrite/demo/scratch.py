@@ -21,6 +21,9 @@ from underwrite.demo import DemoError
 from underwrite.storage.emulator import free_loopback_port
 
 SCHEMA = Path("src/underwrite/schema.py")
+# the unit test that lists every column with sentinels: the fix adds appinc to it
+SENTINEL_TEST = Path("tests/unit/test_validation.py")
+SENTINEL_COUNTS = re.compile(r"(result\.sentinels == \{)([^{}]*)(\})")
 APPINC_CALL = 'Column("appinc",'
 UNKNOWN_INCOME = 666
 SENTINELS = re.compile(r"sentinels=\(([^()]*)\)")
@@ -191,3 +194,19 @@ def edit_schema(repo: Path, edit) -> bool:
         raise DemoError(f"editing {SCHEMA}'s appinc column left invalid Python: {err}") from err
     path.write_text(new)
     return new != text
+
+
+def count_appinc_in_sentinel_test(repo: Path) -> bool:
+    """Add appinc (0 sentinels found) to the test's expected sentinel counts, as the fix's
+    author would; return whether it changed (False: no such test, or appinc already there)."""
+    path = repo / SENTINEL_TEST
+    if not path.is_file():
+        return False
+    text = path.read_text()
+    found = SENTINEL_COUNTS.search(text)
+    if found is None or '"appinc"' in found.group(2):
+        return False
+    path.write_text(
+        text.replace(found.group(0), f'{found.group(1)}"appinc": 0, {found.group(2)}}}')
+    )
+    return True

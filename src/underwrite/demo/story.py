@@ -80,7 +80,7 @@ def setup(story: Story) -> None:
 # ---- demo 1 ------------------------------------------------------------------------------
 def demo_production(story: Story) -> None:
     story.heading("Demo 1: a model in production gives a faulty answer")
-    story.run("underwrite", "release", "stage", show=_grep("staging serves"))
+    story.run("underwrite", "release", "stage", show=_grep("registered|staging serves"))
     story.run("underwrite", "release", "promote", show=_grep("production serves"))
     story.decisions["before the fix"] = ask_production(story)
 
@@ -93,9 +93,11 @@ def ask_production(story: Story) -> str:
     if running is None:
         raise DemoError("production is not running; see artefacts/logs for the release step")
     case = json.loads((story.scratch.repo / WATCHED).read_text())
+    request = story.scratch.artefacts / "watched-request.json"
+    request.parent.mkdir(parents=True, exist_ok=True)
+    request.write_text(json.dumps(case["application"], indent=1) + "\n")
     story.echo(
-        f"$ curl -s {running.url}/predict -H 'Content-Type: application/json' "
-        f'-d "$(jq .application {WATCHED})"'
+        f"$ curl -s -X POST {running.url}/predict -H 'Content-Type: application/json' -d @{request}"
     )
     shown = ", ".join(f"{k}={case['application'][k]}" for k in SHOWN_FIELDS)
     story.echo(
@@ -129,7 +131,8 @@ def demo_pull_request(story: Story) -> None:
     story.git("checkout", "-q", "-b", FIX_BRANCH)
     if not scratch.edit_schema(s.repo, scratch.with_unknown_income):
         raise DemoError(f"{scratch.SCHEMA}: the fix changed nothing (666 already a sentinel)")
-    story.run("git", "diff", "-U0", "--", str(scratch.SCHEMA), show=_grep("^[-+] "))
+    scratch.count_appinc_in_sentinel_test(s.repo)
+    story.run("git", "diff", "-U0", show=_grep(r"^[-+] |^\+\+\+ "))
     story.git("commit", "-q", "-am", "Applicant income 666 is HMDA's 'unknown', not $666k")
     story.run("ruff", "check", ".")
     story.run("ruff", "format", "--check", ".")
@@ -165,7 +168,7 @@ def demo_release(story: Story) -> None:
     story.git("checkout", "-q", "main")
     story.git("merge", "-q", "--no-ff", FIX_BRANCH, "-m", f"Merge {FIX_BRANCH}")
     story.echo(f"merged {FIX_BRANCH} into main")
-    story.run("underwrite", "release", "stage", show=_grep("staging serves"))
+    story.run("underwrite", "release", "stage", show=_grep("registered|staging serves"))
     promoted = story.run("underwrite", "release", "promote", show=_gate_output, ok=(0, 3))
     if promoted.code != 0:
         story.echo("the gate refused the fix: production keeps the faulty model")
@@ -217,7 +220,12 @@ def _last_line(lines: list[str]) -> list[str]:
 
 
 def _grep(pattern: str):
-    return lambda lines: [ln for ln in lines if re.search(pattern, ln)]
+    return lambda lines: [_plain(ln) for ln in lines if re.search(pattern, ln)]
+
+
+def _plain(line: str) -> str:
+    """A log line without its `INFO module:` prefix."""
+    return re.sub(r"^(INFO|WARNING) [\w.]+: ", "", line)
 
 
 def _stage_summary(lines: list[str]) -> list[str]:
@@ -233,8 +241,7 @@ def _stage_summary(lines: list[str]) -> list[str]:
 
 def _gate_output(lines: list[str]) -> list[str]:
     keep = ("passes the gate", "refused", "  - ", "watch list", "|", "production serves")
-    return [ln.split(": ", 1)[-1] if ln.startswith("INFO") else ln
-            for ln in lines if any(k in ln for k in keep)]  # fmt: skip
+    return [_plain(ln) for ln in lines if any(k in ln for k in keep)]
 
 
 def _drift_lines(lines: list[str]) -> list[str]:
