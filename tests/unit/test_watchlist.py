@@ -15,7 +15,9 @@ from sklearn.pipeline import Pipeline
 from underwrite import watchlist
 from underwrite.demo import DemoError
 from underwrite.demo.scratch import (
+    SENTINEL_TEST,
     appinc_call,
+    count_appinc_in_sentinel_test,
     edit_schema,
     with_unknown_income,
     without_unknown_income,
@@ -179,3 +181,14 @@ def test_edit_schema_of_the_project_round_trips(tmp_path: Path):
     edit_schema(tmp_path, without_unknown_income)
     assert edit_schema(tmp_path, with_unknown_income)
     assert "sentinels=(666,)" in schema.read_text()
+
+
+def test_fix_counts_appinc_in_the_sentinel_test_once(tmp_path: Path):
+    test = tmp_path / SENTINEL_TEST
+    test.parent.mkdir(parents=True)
+    test.write_text('    assert result.sentinels == {"gdlin": 1, "term": 2}\n')
+    assert count_appinc_in_sentinel_test(tmp_path)
+    assert not count_appinc_in_sentinel_test(tmp_path)
+    assert (
+        test.read_text() == '    assert result.sentinels == {"appinc": 0, "gdlin": 1, "term": 2}\n'
+    )

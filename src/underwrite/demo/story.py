@@ -133,7 +133,7 @@ def demo_pull_request(story: Story) -> None:
         raise DemoError(f"{scratch.SCHEMA}: the fix changed nothing (666 already a sentinel)")
     scratch.count_appinc_in_sentinel_test(s.repo)
     story.run("git", "diff", "-U0", show=_grep(r"^[-+] |^\+\+\+ "))
-    story.git("commit", "-q", "-am", "Applicant income 666 is HMDA's 'unknown', not $666k")
+    story.git("commit", "-q", "-am", "Applicant income 666 means unknown, not $666k")
     story.run("ruff", "check", ".")
     story.run("ruff", "format", "--check", ".")
     story.run("pytest", "tests/unit", "-m", "not slow and not integration", "-q", "-p",
