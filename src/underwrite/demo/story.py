@@ -154,12 +154,12 @@ def demo_pull_request(story: Story) -> None:
 
 
 def section(markdown: str, title: str) -> list[str]:
-    """The lines of a `### TITLE` section of the report (blank lines and details left out)."""
+    """The lines of a `### TITLE` section of the report, without blank lines and details."""
     found = re.search(rf"^### {re.escape(title)}\n(.*?)(?=^###? |\Z)", markdown, re.S | re.M)
     if found is None:
         return [f"(no {title} section)"]
-    lines = [ln for ln in found.group(1).splitlines() if ln.strip()]
-    return [ln for ln in lines if not ln.startswith(("<details", "</details", "!["))][:14]
+    body = found.group(1).split("<details", 1)[0]  # the collapsed extras stay in the file
+    return [ln for ln in body.splitlines() if ln.strip() and not ln.startswith("![")][:16]
 
 
 # ---- demo 4 ------------------------------------------------------------------------------
