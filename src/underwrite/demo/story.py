@@ -187,22 +187,14 @@ def demo_release(story: Story) -> None:
 def demo_drift(story: Story) -> None:
     story.heading("Then: drift sends the model back to retraining")
     s = story.scratch
-    story.run(
-        "underwrite",
-        "simulate",
-        "--to-log",
-        "logs/inference",
-        "--shift",
-        "income_inflation",
-        "--labels-out",
-        "logs/labels.csv",
-        show=_grep("^wrote"),
-    )
-    story.run("underwrite", "drift", "--log", "logs/inference", "--end", "latest", "--out",
-              str(s.artefacts / "drift"), show=_drift_lines, ok=(4,))  # fmt: skip
-    story.run("underwrite", "retrain", "loop", "--log", "logs/inference", "--labels",
-              "logs/labels.csv", "--end", "latest", "--out", str(s.artefacts / "retrain"),
-              "--push", show=_grep("retrained|no_drift|cannot_tell"))  # fmt: skip
+    log, labels = "logs/inference", "logs/labels.csv"
+    shift = ("--shift", "income_inflation", "--labels-out", labels)
+    story.run("underwrite", "simulate", "--to-log", log, *shift, show=_written)
+    drift = ("--end", "latest", "--out", str(s.artefacts / "drift"))
+    story.run("underwrite", "drift", "--log", log, *drift, show=_drift_lines, ok=(4,))
+    loop = ("--labels", labels, "--end", "latest", "--out", str(s.artefacts / "retrain"), "--push")
+    outcome = _grep("retrained|no_drift|cannot_tell")
+    story.run("underwrite", "retrain", "loop", "--log", log, *loop, show=outcome)
     story.run("git", "status", "--short", show=lambda lines: lines[:8])
     story.run("underwrite", "release", "stop", show=lambda lines: lines)
 
@@ -242,6 +234,12 @@ def _stage_summary(lines: list[str]) -> list[str]:
 def _gate_output(lines: list[str]) -> list[str]:
     keep = ("passes the gate", "refused", "  - ", "watch list", "|", "production serves")
     return [_plain(ln) for ln in lines if any(k in ln for k in keep)]
+
+
+def _written(lines: list[str]) -> list[str]:
+    """The simulator's `wrote N records (shift) to FILE, FILE, ...`, with the files counted."""
+    found = [m for ln in lines if (m := re.match(r"(wrote .*?) to (.*)$", ln))]
+    return [f"{m.group(1)} to {len(m.group(2).split(', '))} daily files" for m in found]
 
 
 def _drift_lines(lines: list[str]) -> list[str]:
