@@ -63,6 +63,7 @@ def demo_command(
         if not keep_copy and code == ExitCode.OK:
             shutil.rmtree(scratch.repo, ignore_errors=True)
             shutil.rmtree(scratch.home, ignore_errors=True)
+            shutil.rmtree(scratch.azurite, ignore_errors=True)
     raise typer.Exit(int(code))
 
 

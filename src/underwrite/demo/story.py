@@ -195,8 +195,13 @@ def demo_drift(story: Story) -> None:
     loop = ("--labels", labels, "--end", "latest", "--out", str(s.artefacts / "retrain"), "--push")
     outcome = _grep("retrained|no_drift|cannot_tell")
     story.run("underwrite", "retrain", "loop", "--log", log, *loop, show=outcome)
-    story.run("git", "status", "--short", show=lambda lines: lines[:8])
-    story.run("underwrite", "release", "stop", show=lambda lines: lines)
+    report = (s.artefacts / "retrain" / "report.md").read_text()
+    story.echo(f"{INDENT}--- New data version (from {s.artefacts / 'retrain' / 'report.md'})")
+    for line in section(report.replace("\n## ", "\n### "), "New data version"):
+        story.echo(f"{INDENT}{line}")
+    story.run("git", "status", "--short", "--", "data", "params.yaml", "dvc.lock",
+              show=lambda lines: lines)  # fmt: skip
+    story.run("underwrite", "release", "stop", show=_grep(r"^\w+: (stopped|was not)"))
 
 
 def collect(story: Story) -> None:
