@@ -75,6 +75,9 @@ class Runner:
         except subprocess.TimeoutExpired:
             stop_group(process)
             raise DemoError(f"`{shlex.join(args)}` took over {timeout:.0f} s; stopped it") from None
+        except BaseException:  # Ctrl-C or SIGTERM: the command goes with the demo
+            stop_group(process)
+            raise
         finally:
             self.running = None
         return Done(process.returncode, output)
