@@ -2,8 +2,9 @@
 
 Each case is a JSON file in examples/watchlist/: {"name", "why", "application": {request
 fields}, optionally "expect": "approved" | "denied"}. The pull-request report and the release
-gate score the list with two models and show the before/after table; the gate also requires
-every case with an `expect` (as committed on the production side) to get that decision.
+gate score the list with two models and show the before/after table; the gate also refuses a
+candidate that loses the `expect`ed decision of a case (as committed on the production side)
+that production gets right, and notes the cases both miss.
 `write_generated` makes the list from the real held-out data.
 """
 
@@ -183,13 +184,32 @@ def _cell(row: Row, probability: float | None) -> str:
 
 
 def unmet(rows: list[Row]) -> list[str]:
-    """A reason for every case whose `after` decision is not the one it expects."""
+    """A reason for every case whose `after` decision misses its `expect` while `before` met
+    it (or had none): a candidate may not lose an expected decision."""
     return [
         f"watch list: {row.case.name} is {row.decision(row.after)} ({row.after:.3f}); "
         f"production's watch list expects {row.case.expect}"
         for row in rows
-        if row.case.expect and row.after is not None and row.decision(row.after) != row.case.expect
+        if _misses(row, row.after) and not _misses(row, row.before)
     ]
+
+
+def still_missed(rows: list[Row]) -> list[str]:
+    """A note for every case that both models miss: shown, not refused (no worse than before)."""
+    return [
+        f"{row.case.name}: expected {row.case.expect}, missed by both models "
+        "(not refused: the candidate is no worse)"
+        for row in rows
+        if _misses(row, row.after) and _misses(row, row.before)
+    ]
+
+
+def _misses(row: Row, probability: float | None) -> bool:
+    return (
+        bool(row.case.expect)
+        and probability is not None
+        and (row.decision(probability) != row.case.expect)
+    )
 
 
 # ---- making the list from the held-out data ---------------------------------------------

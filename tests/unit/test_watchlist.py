@@ -96,6 +96,23 @@ def test_unmet_lists_only_cases_that_miss_their_expected_decision():
     assert "poor is denied" in reasons[0] and "expects approved" in reasons[0]
 
 
+def test_unmet_spares_a_case_production_misses_too_and_notes_it():
+    cases = [case("poor", 0, "approved"), case("rich", 190, "denied")]
+    rows = watchlist.compare(cases, income_model(+1), income_model(+1), threshold=0.5)
+    assert watchlist.unmet(rows) == []
+    assert [n.split(":")[0] for n in watchlist.still_missed(rows)] == ["poor", "rich"]
+
+
+def test_unmet_refuses_a_candidate_that_loses_an_expected_decision():
+    rows = watchlist.compare(
+        [case("rich", 190, "approved")], income_model(+1), income_model(-1), 0.5
+    )
+    assert watchlist.unmet(rows) == [
+        "watch list: rich is denied "
+        f"({rows[0].after:.3f}); production's watch list expects approved"
+    ]
+
+
 def test_gate_decision_with_an_unmet_case_is_refused_and_shows_the_table():
     rows = watchlist.compare([case("poor", 0, "approved")], None, income_model(+1), 0.5)
     watch = watchlist.Comparison(rows, "production v1", "candidate v2", notes=[])

@@ -4,9 +4,10 @@ The quality gate itself (metric tolerances, fairness limits) is underwrite.gate;
 feeds it the candidate's metrics and those of the version the registry has in production,
 both read from git at each version's commit, never from the latest training run.
 
-The watch list (underwrite.watchlist) is scored by both models and shown; every case with an
-`expect` must get that decision from the candidate. The cases and their expectations are
-read at production's commit, like the rest of the policy, so a candidate cannot relax them.
+The watch list (underwrite.watchlist) is scored by both models and shown; a candidate that
+misses the `expect`ed decision of a case production gets right is refused (cases both miss are
+noted: the candidate is no worse). The cases and their expectations are read at production's
+commit, like the rest of the policy, so a candidate cannot relax them.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def watch_list(
     models = [_model(registry, version) for version in (production, candidate)]
     rows = watchlist.compare(cases, *models, threshold=_threshold(registry, candidate))
     labels = (f"production {production.version}", f"candidate {candidate.version}")
-    return watchlist.Comparison(rows, *labels, notes=[])
+    return watchlist.Comparison(rows, *labels, notes=watchlist.still_missed(rows))
 
 
 def _model(registry: Registry, version: ModelVersion):
