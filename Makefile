@@ -164,5 +164,11 @@ retrain-loop: azurite ## Drift check -> labels -> new data version -> dvc repro 
 	$(RUN) underwrite retrain loop --log $(INFERENCE_LOG) --labels $(LABELS) --end $(DRIFT_END) --push
 	@echo; cat reports/retrain/report.md
 
+# The talk's four demos, replayed in a scratch copy (docs/walkthrough.md).
+.PHONY: demo
+
+demo: setup ## Replay the talk's four demos in a scratch copy; prints where its artefacts are
+	$(RUN) underwrite demo $(DEMO_ARGS)
+
 clean: azurite-stop ## Stop services and remove local tool folders (not data or git)
 	rm -rf .tools .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from underwrite.console import fail
+from underwrite.demo.commands import demo_command  # heavy imports inside
 from underwrite.drift.commands import drift as drift_command  # heavy imports inside
 from underwrite.drift.commands import simulate as simulate_command
 from underwrite.release.commands import app as release_app  # lazy too
@@ -76,6 +77,7 @@ app.add_typer(retrain_app, name="retrain")
 app.command("import-model")(import_model_command)
 app.command("serve")(serve_command)
 app.command("examples")(examples_command)
+app.command("demo")(demo_command)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ The quality gate itself is underwrite.gate; this module feeds it both versions' 
 candidate's holdout rows that production's holdout rule also held out, and production's
 policy: `gate:` in params.yaml at the production version's commit, or at the base branch's
 head when nothing is in production. The candidate's own policy is only compared with it.
+
+The watch list (underwrite.watchlist) is scored by both models and shown; a candidate that
+misses the `expect`ed decision of a case production gets right is refused (cases both miss are
+noted: the candidate is no worse). The cases and their expectations are read at production's
+commit, like the rest of the policy, so a candidate cannot relax them.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
-from underwrite import gate, gate_sources, paths
+from underwrite import gate, gate_sources, paths, watchlist
+from underwrite.params import EvaluateParams
 from underwrite.release import ReleaseError, bento, deploy
 from underwrite.release.registry import ModelVersion, Registry
+from underwrite.repo import load_yaml
 
 BASE_BRANCH = "main"  # whose params.yaml declares the policy while nothing is in production
 
@@ -29,6 +37,7 @@ class Decision:
     production: ModelVersion | None
     reasons: list[str]
     policy_changes: list[str] = field(default_factory=list)
+    watch: watchlist.Comparison | None = None
 
     @property
     def allowed(self) -> bool:
@@ -36,16 +45,18 @@ class Decision:
 
     def summary(self) -> str:
         against = f"production {self.production.version}" if self.production else "no production"
+        table = ["watch list (production's cases):", *self.watch.lines()] if self.watch else []
         if self.allowed:
             return "\n".join(
                 [
                     f"{self.candidate.version} passes the gate against {against}",
+                    *table,
                     *self.policy_changes,
                 ]
             )
         lines = [f"promotion of {self.candidate.version} refused (against {against}):"]
         lines += [f"  - {reason}" for reason in self.reasons]
-        return "\n".join(lines + self.policy_changes)
+        return "\n".join(lines + table + self.policy_changes)
 
 
 def staging_evidence(repo: Path, registry: Registry, candidate: ModelVersion) -> list[str]:
@@ -129,4 +140,33 @@ def decide(repo: Path, registry: Registry, candidate: ModelVersion):
     if production is not None and production.version == candidate.version:
         reasons.append(f"{candidate.version} is already in production")
     verdict = quality_gate(registry, candidate, production)
-    return Decision(candidate, production, reasons + verdict.reasons, verdict.policy_changes)
+    watch = watch_list(registry, candidate, production) if production else None
+    unmet = watchlist.unmet(watch.rows) if watch else []
+    return Decision(
+        candidate, production, reasons + verdict.reasons + unmet, verdict.policy_changes, watch
+    )
+
+
+def watch_list(
+    registry: Registry, candidate: ModelVersion, production: ModelVersion
+) -> watchlist.Comparison | None:
+    """Production's watch list scored by production's model and the candidate's, at the
+    candidate's decision threshold (what it would serve); None when production has no list."""
+    try:
+        cases = watchlist.load_at(registry.repo, production.commit)
+    except watchlist.WatchlistError as err:
+        raise ReleaseError(f"production's watch list cannot be read: {err}") from err
+    if not cases:
+        return None
+    models = [_model(registry, version) for version in (production, candidate)]
+    rows = watchlist.compare(cases, *models, threshold=_threshold(registry, candidate))
+    labels = (f"production {production.version}", f"candidate {candidate.version}")
+    return watchlist.Comparison(rows, *labels, notes=watchlist.still_missed(rows))
+
+
+def _threshold(registry: Registry, version: ModelVersion) -> float:
+    section = load_yaml(registry.read_at(version.commit, "params.yaml")).get("evaluate", {})
+    try:
+        return EvaluateParams.model_validate(section).threshold
+    except ValidationError as err:
+        raise ReleaseError(f"{version}: params.yaml cannot be read ({err})") from err

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from underwrite.report import compare, figures, gating, lock, markdown, repro_log
 from underwrite.report.content import Report, Side
 from underwrite.report.sources import Layout, Repo, ReportError, read_layout
+
+if TYPE_CHECKING:
+    from underwrite.watchlist import Comparison
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,35 @@ def _copy(content: bytes | None, out: Path, name: str) -> str | None:
     return target.relative_to(out).as_posix()
 
 
+def watch_comparison(repo: Repo, base: str) -> Comparison | None:
+    """The watch list (as in the workspace) scored by base's model and the workspace's; base's
+    model is fetched as the gate fetches it (report.gating.base_model)."""
+    from underwrite import gate_sources, paths, watchlist
+    from underwrite.params import load_params
+
+    folder = repo.root / watchlist.WATCHLIST
+    if not folder.is_dir():
+        return None
+    notes, head_model, base_model = [], None, None
+    head = repo.read(paths.MODEL.as_posix())
+    if head is None:
+        notes.append(f"head: {paths.MODEL} is missing; run `dvc repro`")
+    else:
+        head_model = gate_sources.load_model(head)
+    fetched = gating.base_model(repo, base)
+    if hasattr(fetched, "predict_proba"):
+        base_model = fetched
+    else:  # a verdict saying why it cannot be had
+        notes.append(f"base: {fetched.reasons[0]}")
+    threshold = load_params(repo.root / paths.PARAMS).evaluate.threshold
+    rows = watchlist.compare(watchlist.load(folder), base_model, head_model, threshold)
+    return watchlist.Comparison(rows, f"base {base[:7]}", "head", notes)
+
+
+def _text(content: bytes | None) -> str | None:
+    return content.decode() if content is not None else None
+
+
 def make_report(
     root: Path,
     base: str,
@@ -97,6 +130,7 @@ def make_report(
     report = gather(repo, commit, layout)
     if repro is not None:
         report.stages = repro_log.parse(repro.read_text(errors="replace"), layout.stages)
+    report.watchlist = watch_comparison(repo, commit)
     if check_lock:
         report.drift = lock.lock_drift(repo.show("HEAD", lock.LOCK), repo.read(lock.LOCK))
     out.mkdir(parents=True, exist_ok=True)

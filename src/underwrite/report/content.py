@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from underwrite.gate import Verdict
 from underwrite.params import GateParams
 from underwrite.report import compare, lock, repro_log
+
+if TYPE_CHECKING:
+    from underwrite.watchlist import Comparison
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,4 @@ class Report:
     figures: list[tuple[str, str]] = field(default_factory=list)
     images: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     drift: list[lock.Drift] | None = None  # None: not checked
+    watchlist: Comparison | None = None  # None: the repository has no watch list

@@ -198,6 +198,19 @@ def lock_section(report: Report) -> list[str]:
     return [*lines, "", *(f"- {d.message()}" for d in report.drift), ""]
 
 
+def watchlist_section(report: Report) -> list[str]:
+    """The watch list's decisions under base's model and head's (examples/watchlist)."""
+    if report.watchlist is None:
+        return []
+    changed = sum(row.changed for row in report.watchlist.rows)
+    lines = ["### Watch list", ""]
+    lines += [
+        f"{changed} of {len(report.watchlist.rows)} watched application(s) change decision.",
+        "",
+    ]
+    return [*lines, *report.watchlist.lines(), ""]
+
+
 def render(report: Report, plots_url: str | None = None) -> str:
     """The whole report; with PLOTS_URL the plots are a link there instead of images."""
     sections = [
@@ -205,6 +218,7 @@ def render(report: Report, plots_url: str | None = None) -> str:
         params_section(report),
         metrics_section(report),
         gate_table.section(report),
+        watchlist_section(report),
         plots_section(report, plots_url),
         pipeline_section(report),
         validation_section(report),
