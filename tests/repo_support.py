@@ -155,3 +155,20 @@ def train_template(dest: Path, timeout: float = 900.0) -> TrainedTemplate:
     scaffold = commit("scaffold: the project's files, no pipeline outputs")
     run(str(VENV_BIN / "dvc"), "repro")
     return TrainedTemplate(dest, scaffold, commit("dvc repro"))
+
+
+# Every gate key loosened as far as it goes: a candidate's own policy, which the gate ignores.
+LOOSENED_GATE: dict[str, Any] = {
+    **{f"gate.margins.{name}": 1.0 for name in ("roc_auc", "pr_auc", "brier")},
+    "gate.margins.log_loss": 10.0,
+    "gate.margins.calibration_in_the_large": 1.0,
+    "gate.floors.roc_auc": 0.0,
+    "gate.floors.brier": 1.0,
+    **{
+        f"gate.fairness.{attribute}.{name}": 1.0
+        for attribute in ("race", "sex")
+        for name in ("approval_rate_gap", "tpr_gap")
+    },
+    "gate.fairness.race.adverse_impact_ratio": 0.0,
+    "gate.fairness.sex.adverse_impact_ratio": 0.0,
+}

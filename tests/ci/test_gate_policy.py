@@ -15,24 +15,11 @@ from typing import Any
 import pytest
 import yaml
 from ci_support import PipelineRepo, dvc, git, set_params
+from repo_support import LOOSENED_GATE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REPORT = "reports/pr/report.md"
-LOOSENED: dict[str, Any] = {
-    **{f"gate.margins.{name}": 1.0 for name in ("roc_auc", "pr_auc", "brier")},
-    "gate.margins.log_loss": 10.0,
-    "gate.margins.calibration_in_the_large": 1.0,
-    "gate.floors.roc_auc": 0.0,
-    "gate.floors.brier": 1.0,
-    **{
-        f"gate.fairness.{attribute}.{name}": 1.0
-        for attribute in ("race", "sex")
-        for name in ("approval_rate_gap", "tpr_gap")
-    },
-    "gate.fairness.race.adverse_impact_ratio": 0.0,
-    "gate.fairness.sex.adverse_impact_ratio": 0.0,
-}
 
 
 def branch_from_main(repo: PipelineRepo, changes: dict[str, Any]) -> None:
@@ -71,7 +58,7 @@ def test_make_report_on_a_learning_rate_nudge_passes_with_no_metric_worse(copy_r
 def test_make_report_on_a_worse_model_with_a_loosened_gate_refuses_by_bases_policy(
     copy_repo,
 ) -> None:
-    branch_from_main(copy_repo, {"train.hist_gradient_boosting.max_iter": 3, **LOOSENED})
+    branch_from_main(copy_repo, {"train.hist_gradient_boosting.max_iter": 3, **LOOSENED_GATE})
 
     done = make_report(copy_repo)
 
@@ -81,7 +68,7 @@ def test_make_report_on_a_worse_model_with_a_loosened_gate_refuses_by_bases_poli
     assert "gate refused (exit 3)" in done.stderr
     assert "**Gate: ❌ refused: this model would not be promoted** (exit 3):" in markdown
     assert "worse than production's by more than" in markdown
-    for key, new in LOOSENED.items():
+    for key, new in LOOSENED_GATE.items():
         line = f"gate policy changed: {key} {committed_value(copy_repo, key)} -> {new} (ignored)"
         assert f"`{line}`" in markdown, line
         assert line in done.stdout, line
