@@ -107,7 +107,7 @@ def test_gate_step_refuses_by_productions_policy_and_ignores_the_candidates(
     set_params(repo.root / "params.yaml", {"gate.fairness.race.approval_rate_gap": 0.01})
     git(repo.root, repo.env, "commit", "-q", "-m", "production's strict limit", "params.yaml")
     run([gto, "register", ARTIFACT, "HEAD", "--version", "v0.0.2"], repo.root, repo.env)
-    run([gto, "assign", ARTIFACT, "--version", "v0.0.2", "prod"], repo.root, repo.env)
+    run([gto, "assign", ARTIFACT, "--version", "v0.0.2", "--stage", "prod"], repo.root, repo.env)
     # the candidate loosens the limit in its own tree: ignored
     set_params(repo.root / "params.yaml", {"gate.fairness.race.approval_rate_gap": 0.9})
     git(repo.root, repo.env, "commit", "-q", "-m", "the candidate's own limit", "params.yaml")
