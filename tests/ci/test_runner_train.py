@@ -29,18 +29,18 @@ REPOSITORY = "owner/underwrite"
 VENV_ON_PATH = 'echo "$GITHUB_WORKSPACE/.venv/bin" >> "$GITHUB_PATH"'
 
 
-def pull_request_repo(repo: PipelineRepo, container: str, blob: BlobService) -> str:
+def pull_request_repo(repo: PipelineRepo, container: str, blob: BlobService) -> tuple[str, str]:
     """Main (repo.changed) pushed to production as train.yml's push run does, then a pull
     request that changes the model's C and commits the dvc.lock its author reproduced
-    without pushing; returns the pull request's commit."""
+    without pushing; returns the base (main's head) and the pull request's commit."""
     dvc(repo.root, repo.env, "remote", "modify", "blob", "url", f"azure://{container}")
-    commit_all(repo.root, repo.env, "the production container of this test")
+    base = commit_all(repo.root, repo.env, "the production container of this test")
     blob.ensure_container(container)
     credentials = {"AZURE_STORAGE_CONNECTION_STRING": blob.connection_string}
     dvc(repo.root, repo.env | credentials, "push", "--run-cache")
     set_params(repo.root / "params.yaml", {"train.logistic_regression.C": 0.25})
     dvc(repo.root, repo.env, "repro")
-    return commit_all(repo.root, repo.env, "a weaker regularisation")
+    return base, commit_all(repo.root, repo.env, "a weaker regularisation")
 
 
 def runner_for(
@@ -91,19 +91,19 @@ def test_train_job_runs_on_a_hosted_runner_for_a_same_repository_pull_request(
 ) -> None:
     production = f"prod-{uuid.uuid4().hex[:12]}"
     pr_cache = f"pr-{uuid.uuid4().hex[:12]}"
-    head = pull_request_repo(copy_repo, production, blob_service)
+    base, head = pull_request_repo(copy_repo, production, blob_service)
     blob_service.ensure_container(pr_cache)
     production_before = sorted(blob_service.blob_names(production))
     context = {
         "secrets": {"AZURE_STORAGE_CONNECTION_STRING": blob_service.connection_string},
         "variables": {"AZURE_STORAGE_ACCOUNT": "underwrite", "DVC_PR_CONTAINER": pr_cache},
     }
-    train = runner_for(tmp_path, copy_repo.root, head, copy_repo.changed, REPOSITORY, **context)
+    train = runner_for(tmp_path, copy_repo.root, head, base, REPOSITORY, **context)
 
     train.run_steps()
     needs = {"train": {"result": train.result, "outputs": train.outputs()}}
     comment = runner_for(
-        tmp_path, copy_repo.root, head, copy_repo.changed, REPOSITORY, **context,
+        tmp_path, copy_repo.root, head, base, REPOSITORY, **context,
         job="comment", needs=needs,
     )  # fmt: skip
     assert comment.should_run()

@@ -284,10 +284,10 @@ def test_train_writes_the_job_summary_and_uploads_the_report_for_everyone() -> N
 
     assert "GITHUB_STEP_SUMMARY" in summary["run"] and "TRUSTED" not in summary["if"]
     assert upload["with"]["name"] == "pr-report" and "TRUSTED" not in upload["if"]
-    assert (
-        "--check-lock"
-        in named["Write the report (fails if dvc.lock differs from what was reproduced)"]["run"]
-    )
+    report = named[
+        "Write the report (fails if dvc.lock differs from what was reproduced, or the gate refuses)"
+    ]["run"]
+    assert "--check-lock" in report and "--fail-on-gate" in report
 
 
 def test_comment_posts_a_forks_report_without_running_its_code() -> None:

@@ -23,11 +23,26 @@ log = logging.getLogger(__name__)
 
 
 def dvc_file(root: Path, path: str, rev: str) -> bytes:
-    """PATH as DVC stored it at REV (local cache first, then the remote)."""
+    """PATH as DVC stored it at REV: the local cache, then the default remote, then every other
+    remote (a pull request's runs default to their own cache container, while base's model is
+    in production's); when none has it, an error naming what each place said."""
     import dvc.api
 
-    with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as handle:
-        return handle.read()
+    errors: list[str] = []
+    for remote in [None, *remote_names(root)]:
+        try:
+            with dvc.api.open(path, repo=str(root), rev=rev, mode="rb", remote=remote) as handle:
+                return handle.read()
+        except Exception as err:  # dvc passes on its remotes' errors (network, credentials)
+            errors.append(f"{remote or 'cache and default remote'}: {type(err).__name__}: {err}")
+    raise FileNotFoundError("; ".join(errors))
+
+
+def remote_names(root: Path) -> list[str]:
+    from dvc.repo import Repo as DvcRepo
+
+    with DvcRepo(str(root)) as project:
+        return list(project.config.get("remote", {}))
 
 
 def base_model(repo: Repo, base: str):
@@ -38,7 +53,7 @@ def base_model(repo: Repo, base: str):
     except Exception as err:  # dvc passes on its remotes' errors (network, credentials) as is
         return gate.cannot_judge(
             f"the model {paths.MODEL} of base {short} is neither in the DVC cache nor on the "
-            f"remote ({type(err).__name__}: {str(err)[:300]}); fetch it (`git checkout "
+            f"remote ({str(err)[:600]}); fetch it (`git checkout "
             f"{short} && dvc pull`, or `dvc fetch --all-branches`) and run again"
         )
     try:
