@@ -16,6 +16,7 @@ MODEL = Path("models/model.joblib")
 MODEL_ARTIFACT = "loan-approval"  # dvc.yaml's artifact, GTO's name and the BentoML model's
 TEST_DATA = Path("data/processed/test.parquet")
 PROFILE = Path("data/reference/profile.json")
+MODEL_CARD = Path("reports/model_card.md")  # written by the model_card stage
 RETRAIN_SOURCE = Path("data/sources/applications.parquet")  # the data the retrain loop grows
 
 INFERENCE_LOG = "logs/inference"  # a folder, or azure://<container>/<prefix>

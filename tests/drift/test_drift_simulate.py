@@ -113,7 +113,7 @@ def test_simulate_refuses_to_add_to_an_existing_log_without_append(world: World,
     assert simulate_into(tmp_path, world, 1).returncode == 0
     before = (tmp_path / "labels.csv").read_text()
     again = simulate_into(tmp_path, world, 2)
-    assert again.returncode == 3
+    assert again.returncode == 1  # bad input (underwrite.console)
     assert "already holds" in again.stderr and "pass --append" in again.stderr
     assert len(logged_ids(tmp_path / "log")) == 120
     assert (tmp_path / "labels.csv").read_text() == before
@@ -122,7 +122,7 @@ def test_simulate_refuses_to_add_to_an_existing_log_without_append(world: World,
 def test_simulate_refuses_to_replace_a_labels_file_without_append(world: World, tmp_path):
     (tmp_path / "labels.csv").write_text("request_id,approve\nkept,1\n")
     done = simulate_into(tmp_path, world, 1)
-    assert done.returncode == 3
+    assert done.returncode == 1  # bad input (underwrite.console)
     assert "labels.csv exists; pass --append" in done.stderr
     assert (tmp_path / "labels.csv").read_text() == "request_id,approve\nkept,1\n"
 

@@ -21,7 +21,7 @@ def test_examples_are_approved_and_denied_by_the_trained_model(reproduced_templa
     for name, approved in (("approved", True), ("denied", False)):
         row = pd.DataFrame([load_example(root / "examples", name)], columns=columns)
         probability = pipeline.predict_proba(row.astype("float64"))[0, 1]
-        assert (probability >= threshold) is approved, (
+        assert bool(probability >= threshold) is approved, (
             f"examples/{name}.json scores {probability:.3f} against the threshold {threshold}: "
             "run `underwrite examples` after retraining"
         )

@@ -38,12 +38,13 @@ ARTIFACT = "loan-approval"
 COMMAND_TIMEOUT = 600.0
 
 # Logistic regression trains in about a second; these settings were measured on the packaged
-# data: `good` and `better` pass the gate below, `worse` (crippling regularisation) loses
-# about 0.07 ROC AUC, `unfair` (class_weight balanced) has a race approval gap near 0.37.
+# data: `good` and `better` pass the gate below; `worse` (crippling regularisation) is worse
+# on brier by about 0.023 and on log loss by about 0.08, beyond the gate's margins with
+# confidence; `unfair` (class_weight balanced) widens the race approval gap.
 MODELS: dict[str, dict[str, Any]] = {
     "good": {"train.logistic_regression.C": 1.0, "train.logistic_regression.class_weight": None},
     "better": {"train.logistic_regression.C": 0.3},
-    "worse": {"train.logistic_regression.C": 0.001},
+    "worse": {"train.logistic_regression.C": 0.0001},
     "unfair": {
         "train.logistic_regression.C": 1.0,
         "train.logistic_regression.class_weight": "balanced",

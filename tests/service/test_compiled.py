@@ -31,7 +31,7 @@ def applications() -> pd.DataFrame:
 
 def fitted(applications: pd.DataFrame, **train) -> object:
     params = Params.model_validate({"train": train})
-    pipeline = build_pipeline(params.train, include_protected=False)
+    pipeline = build_pipeline(params.train, False)
     return pipeline.fit(applications.drop(columns=[LABEL]), applications[LABEL].astype(int))
 
 

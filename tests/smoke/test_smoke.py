@@ -64,9 +64,12 @@ def test_latency_is_within_budget(target, request: pytest.FixtureRequest):
 def test_denials_carry_their_principal_reasons_and_approvals_none(target):
     from underwrite.schema import BY_NAME, Role
 
-    answers = httpx.post(f"{target.url}/predict_batch", json=target.golden, timeout=60).json()
+    applications = [*target.golden, riskiest(target.golden[0])]
+    answers = httpx.post(
+        f"{target.url}/predict_batch", json=applications, headers=target.headers, timeout=60
+    ).json()
     denied = [a for a in answers if not a["approved"]]
-    assert denied, "no golden application is denied: the reasons cannot be checked"
+    assert denied, "not even the riskiest application is denied: the reasons cannot be checked"
     for answer in answers:
         reasons = answer["reasons"]
         if answer["approved"]:
@@ -75,3 +78,20 @@ def test_denials_carry_their_principal_reasons_and_approvals_none(target):
         assert (1 if target.reasons_exact else 0) <= len(reasons) <= 4, reasons
         assert all(BY_NAME[r["feature"]].role is Role.FEATURE for r in reasons), reasons
         assert all(r["contribution"] < 0 and r["sentence"] for r in reasons), reasons
+
+
+def riskiest(application: dict) -> dict:
+    """APPLICATION with every monotone risk factor at its worst end (schema ranges): a denial
+    under any model that respects the schema's directions, whatever model is deployed."""
+    from underwrite.schema import Kind, feature_columns
+
+    worst = dict(application)
+    for column in feature_columns():
+        if not column.monotone:
+            continue
+        if column.kind is Kind.NUMERIC:
+            low, high = column.minimum, column.maximum
+        else:
+            low, high = min(column.allowed_values), max(column.allowed_values)
+        worst[column.name] = high if column.monotone < 0 else low
+    return worst

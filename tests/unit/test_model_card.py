@@ -24,3 +24,13 @@ def test_model_card_states_label_exclusions_and_intervals() -> None:
     assert "| race | adverse_impact_ratio | 0.840 [0.720, 0.920] |" in card
     assert "| non_white | 0.700 |" in card
     assert f"model md5: `{'m' * 32}`" in card
+
+
+def test_stored_model_carries_the_card_with_its_commit(tmp_path) -> None:
+    from underwrite.serving.store import model_card
+
+    card = render(METRICS, PROXIES, Lineage("m" * 32, "d" * 32, {}))
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "model_card.md").write_text(card)
+    assert "git commit: `abc1234`" in model_card(tmp_path, "abc1234")
+    assert model_card(tmp_path / "elsewhere", "abc1234") == ""

@@ -168,6 +168,8 @@ def without_unknown_income(call: str) -> str:
     kept = [c for c in _codes(found.group(1)) if not _is_unknown_income(c)]
     if kept:
         return call.replace(found.group(0), f"sentinels={_tuple(kept)}")
+    if re.search(r"sentinels=\([^()]*\),[ ]*", call):  # keep the line breaks around it
+        return re.sub(r"sentinels=\([^()]*\),[ ]*", "", call, count=1)
     return re.sub(r",\s*\)$", ")", re.sub(r",?\s*sentinels=\([^()]*\)", "", call))
 
 
@@ -175,6 +177,9 @@ def with_unknown_income(call: str) -> str:
     """The appinc call with 666 declared as a sentinel ("unknown")."""
     found = SENTINELS.search(call)
     if found is None:
+        for keyword in ("monotone=", "why="):  # inside the call, so no line grows too long
+            if keyword in call:
+                return call.replace(keyword, f"sentinels=({UNKNOWN_INCOME},), {keyword}", 1)
         return call[:-1].rstrip().rstrip(",") + f", sentinels=({UNKNOWN_INCOME},))"
     codes = _codes(found.group(1))
     if any(_is_unknown_income(c) for c in codes):

@@ -21,13 +21,13 @@ from gto.exceptions import GTOException
 from gto.registry import GitRegistry
 
 from underwrite import repo
-from underwrite.paths import MODEL_ARTIFACT
+from underwrite.paths import MODEL_ARTIFACT, MODEL_CARD
 from underwrite.release import ReleaseError
 
 log = logging.getLogger(__name__)
 
 STAGES = ("staging", "prod")
-CARD = "reports/model_card.md"  # written by the pipeline's model_card stage
+CARD = MODEL_CARD.as_posix()  # written by the pipeline's model_card stage
 ROLLBACK = "rollback:"  # how the message of a prod assignment made by a rollback starts
 GIT_TIMEOUT = 60
 

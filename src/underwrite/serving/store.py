@@ -27,7 +27,15 @@ import yaml
 from underwrite import repo as repo_files
 from underwrite.io import file_md5
 from underwrite.params import load_params
-from underwrite.paths import DVC_LOCK, DVC_YAML, MODEL, MODEL_ARTIFACT, PARAMS, TEST_DATA
+from underwrite.paths import (
+    DVC_LOCK,
+    DVC_YAML,
+    MODEL,
+    MODEL_ARTIFACT,
+    MODEL_CARD,
+    PARAMS,
+    TEST_DATA,
+)
 from underwrite.schema import feature_columns, names
 from underwrite.serving import compiled, equality
 from underwrite.serving.contract import golden_applications
@@ -176,6 +184,7 @@ def import_model(model_path: Path = MODEL, repo: Path = Path(".")) -> bentoml.Ta
         "scikit_learn": sklearn.__version__,
         "predictor": _describe(predictor, checked),
         "typical": _typical(repo, origin.include_protected),
+        "model_card": model_card(repo, origin.git_commit),
     }
     with bentoml.models.create(MODEL_NAME, labels=origin.labels(), metadata=metadata) as model:
         shutil.copyfile(model_path, model.path_of(MODEL_FILE))
@@ -273,3 +282,14 @@ def load_pipeline(model: bentoml.Model) -> Any:
 def load_golden(model: bentoml.Model) -> dict[str, list]:
     """The golden applications and the probabilities recorded when the model was imported."""
     return json.loads(Path(model.path_of(GOLDEN_FILE)).read_text())
+
+
+def model_card(repo: Path, git_commit: str) -> str:
+    """The pipeline's model card with the commit it came from, travelling inside the model (and
+    so inside every bento built with it); empty when the pipeline wrote none."""
+    card = repo / MODEL_CARD
+    if not card.is_file():
+        return ""
+    return card.read_text().replace(
+        "the commit that records this dvc.lock", git_commit or "not committed"
+    )

@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 
 import typer
-import yaml
 
 from underwrite.io import file_md5
 from underwrite.model_card import Lineage, render
+from underwrite.params import load_params
 from underwrite.stages import run_stage
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,9 @@ def main(
     out: Path = typer.Option(..., help="the model card (Markdown) to write"),
     params: Path = typer.Option(Path("params.yaml")),
 ) -> None:
-    lineage = Lineage(file_md5(model), file_md5(data), yaml.safe_load(params.read_text()) or {})
+    settings = load_params(params)
+    chosen = {"train": settings.train.model_dump(), "features": settings.features.model_dump()}
+    lineage = Lineage(file_md5(model), file_md5(data), chosen)
     card = render(json.loads(metrics.read_text()), json.loads(proxies.read_text()), lineage)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(card)
