@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from drift_support import END, World, run_cli
 
+from underwrite.console import ExitCode
 from underwrite.drift.logreader import read_window, without_synthetic
 from underwrite.drift.simulate import log_records, request_ids, timestamps, write_log
 from underwrite.inference_log import (
@@ -71,7 +72,10 @@ def test_the_same_records_unflagged_do_drift(world, profile_path, tmp_path):
     write_records(world.window("none", 1), folder, synthetic=False, seed=1)
     write_records(world.window("new_category", 2), folder, synthetic=False, seed=2)
     status, result = drift_result(folder, profile_path, tmp_path / "out")
-    assert status == 1 and result["windows"][0]["rows"] == 2 * world.params.drift.window_rows
+    assert (
+        status == ExitCode.DRIFT
+        and result["windows"][0]["rows"] == 2 * world.params.drift.window_rows
+    )
 
 
 def test_records_without_the_flag_are_real_traffic(world, profile_path, tmp_path):
