@@ -188,7 +188,8 @@ def demo_drift(story: Story) -> None:
     story.heading("Then: drift sends the model back to retraining")
     s = story.scratch
     log, labels = "logs/inference", "logs/labels.csv"
-    shift = ("--shift", "income_inflation", "--labels-out", labels)
+    # production has been writing this log since demo 1: the shifted traffic joins it
+    shift = ("--shift", "income_inflation", "--labels-out", labels, "--append")
     story.run("underwrite", "simulate", "--to-log", log, *shift, show=_written)
     drift = ("--end", "latest", "--out", str(s.artefacts / "drift"))
     story.run("underwrite", "drift", "--log", log, *drift, show=_drift_lines, ok=(4,))
