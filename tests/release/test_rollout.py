@@ -130,11 +130,11 @@ def test_worse_or_less_fair_model_is_refused_and_production_stays(
     assert repo.stages() == {"staging": "v0.0.2", "prod": "v0.0.1"}
     refused("v0.0.2", r"brier worse than production's by more than 0\.01: 0\.\d{4} \[0\.\d{4}, ")
 
-    # less fair: every reason is printed, the fairness limit among them
+    # reweighted (class_weight balanced): every reason is printed, each with its interval
     unfair = Registry(repo.path).register(repo.commit_model("unfair")).version
     refused(
         unfair,
-        r"race approval_rate_gap wider than production's: 0\.\d{4} \[",
+        r"calibration_in_the_large worse than production's by more than 0\.02: 0\.\d{4} \[",
         rf"{unfair} is not in staging \(the registry has v0\.0\.2 there\)",
     )
 
