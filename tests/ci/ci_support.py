@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,13 +35,6 @@ class PipelineRepo:
     trained: str
     changed: str
     repro_log: Path  # what `dvc repro` printed for the `changed` commit
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> str:

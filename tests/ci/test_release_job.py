@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ci_support import PipelineRepo, free_port, git, run, set_params
+from ci_support import PipelineRepo, git, run, set_params
+
+from underwrite.storage.emulator import free_loopback_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -47,7 +49,7 @@ def run_gate_step(
 def release_ready(copy_repo: PipelineRepo, tmp_path: Path):
     """The copy with free ports for local staging and prod, its own BentoML home, and the
     project's .venv where the workflow's `.venv/bin/...` commands expect it."""
-    staging, prod = free_port(), free_port()
+    staging, prod = free_loopback_port(), free_loopback_port()
     # the workflow runs on a registration: the tag loan-approval@v0.0.1 of this commit
     gto = str(Path(sys.executable).parent / "gto")
     run([gto, "register", ARTIFACT, "HEAD", "--version", "v0.0.1"], copy_repo.root, copy_repo.env)

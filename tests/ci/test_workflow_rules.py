@@ -10,12 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from workflow_support import WORKFLOWS, load, steps, triggers
 
 from underwrite.console import ExitCode
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / ".github" / "workflows"
 EVERY = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
 GTO = str(Path(sys.executable).parent / "gto")
 SETUP_CML_SHA = "f12ea7685438c1fc438d50f77519b3860cf5fa98"  # v2.0.1
@@ -23,20 +21,6 @@ CML_VERSION = "v0.20.6"
 # Where the inference log's rows (race, sex, incomes) live on a runner: the log and its
 # parsed copy (.cache, logs) and the labelled applications retraining adds (data).
 PERSONAL_DATA = (".cache", "logs", "data")
-
-
-def load(name: str) -> dict:
-    return yaml.safe_load((WORKFLOWS / name).read_text())
-
-
-def triggers(workflow: dict) -> dict:
-    return workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
-
-
-def all_steps(workflow: dict):
-    for job_name, job in workflow["jobs"].items():
-        for step in job.get("steps", []):
-            yield job_name, job, step
 
 
 def named(workflow: dict, job: str) -> dict[str, dict]:
@@ -168,7 +152,7 @@ def test_kubelogin_is_installed_at_a_pinned_version_before_the_cluster_is_used(j
 @pytest.mark.parametrize("name", EVERY)
 def test_setup_cml_is_pinned_by_commit_with_a_token_and_installs_cml_0_20_6(name: str) -> None:
     workflow = load(name)
-    for _, job, step in all_steps(workflow):
+    for _, job, step in steps(workflow):
         if not step.get("uses", "").startswith("iterative/setup-cml"):
             continue
         version = resolve(step["with"]["version"], workflow, job)
@@ -275,7 +259,7 @@ def resolve(value: str, workflow: dict, job: dict) -> str:
 def personal_data_exposures(workflow: dict) -> list[str]:
     """Steps that cache anything, or upload or cache a path where inference-log rows live."""
     found = []
-    for job_name, job, step in all_steps(workflow):
+    for job_name, job, step in steps(workflow):
         uses = step.get("uses", "")
         where = f"{job_name} / {step.get('name', uses)}"
         if uses.startswith("actions/cache"):

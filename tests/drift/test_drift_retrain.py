@@ -13,7 +13,8 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 import yaml
-from drift_support import World, git, run_in, serve_in_thread
+from drift_support import World, git, run_in
+from loopback_support import serve_in_thread
 
 from underwrite.judgement.holdout import identity_bytes
 from underwrite.retrain import RetrainError

@@ -12,7 +12,8 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from drift_support import World, run_cli, serve_in_thread
+from drift_support import World, run_cli
+from loopback_support import serve_in_thread
 
 from underwrite.drift.logparse import required_fields
 from underwrite.drift.simulate import SHIFTS, SimulationError, sample, shifted_columns

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from release_support import ReleaseRepo
 
-from underwrite.release import deploy
+from underwrite.release import ReleaseError, deploy
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +128,27 @@ def register(repo: ReleaseRepo) -> str:
     from underwrite.release.registry import Registry
 
     return Registry(repo.path).register(repo.git("rev-parse", "HEAD")).version
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("raise SystemExit(3)", "exited with code 3"),
+        ("import os; os.kill(os.getpid(), 9)", "SIGKILL"),
+    ],
+)
+def test_a_server_that_dies_before_ready_is_reported_with_how_it_ended(
+    tmp_path: Path, code: str, said: str
+) -> None:
+    output = tmp_path / "server.log"
+    output.write_text("")
+    process = subprocess.Popen([sys.executable, "-c", code])
+    process.wait(timeout=30)
+    gone = deploy.Deployment(
+        "prod", "v0.0.1", "loan-approval:x", "loan-approval:m", "md5", process.pid,
+        "http://127.0.0.1:9", "now",
+    )  # fmt: skip
+    with pytest.raises(
+        ReleaseError, match=f"{said}.*before it was ready.*ends with:\n\\(nothing\\)"
+    ):
+        deploy.wait_ready(gone, timeout=30, output=output, process=process)

@@ -7,11 +7,10 @@ the JWKS a loopback HTTP server publishes, exactly as Entra ID's keys would be f
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ import jwt
 import pytest
 from bentoml_support import Server, start_server
 from cryptography.hazmat.primitives.asymmetric import rsa
+from loopback_support import serve_in_thread
 
 from underwrite.serving.auth import Authentication, TokenBuckets, client_headers
 from underwrite.serving.config import AuthConfig, ServingConfig
@@ -58,13 +58,8 @@ def jwks_url(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/discovery/v2.0/keys"
-    finally:
-        server.shutdown()
+    with serve_in_thread(Keys) as url:
+        yield f"{url}/discovery/v2.0/keys"
 
 
 def token(key: rsa.RSAPrivateKey, kid: str = KID, **changes: object) -> str:

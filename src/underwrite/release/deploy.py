@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -116,7 +117,7 @@ def start(repo: Path, env: str, what: Serving, host: str, port: int, timeout: fl
     save(repo, deployment)
     log.info("%s: serving %s (%s) at %s, pid %d", env, what.version, what.bento, url, process.pid)
     try:
-        wait_ready(deployment, timeout, out)
+        wait_ready(deployment, timeout, out, process)
     except ReleaseError:
         stop(repo, env)
         raise
@@ -150,7 +151,9 @@ def ensure_port_free(host: str, port: int, env: str) -> None:
             )
 
 
-def wait_ready(deployment: Deployment, timeout: float, output: Path) -> None:
+def wait_ready(
+    deployment: Deployment, timeout: float, output: Path, process: subprocess.Popen | None = None
+) -> None:
     """Poll /readyz until it answers 200; fail early if the process exits."""
     start = time.monotonic()
     reported = 0
@@ -158,10 +161,12 @@ def wait_ready(deployment: Deployment, timeout: float, output: Path) -> None:
         if waited >= reported + PROGRESS_EVERY:
             reported += PROGRESS_EVERY
             log.info("%s: waiting for %s/readyz (%d s)", deployment.env, deployment.url, waited)
-        if not is_running(deployment):
+        ended = process.poll() if process is not None else None
+        if ended is not None or not is_running(deployment):
             raise ReleaseError(
-                f"{deployment.env}: `bentoml serve {deployment.bento}` exited before it was "
-                f"ready; its output ({output}) ends with:\n{tail(output)}"
+                f"{deployment.env}: `bentoml serve {deployment.bento}` {how_it_ended(ended)} "
+                f"before it was ready, {waited:.1f} s after it started; its output ({output}) "
+                f"ends with:\n{tail(output)}"
             )
         try:
             if httpx.get(f"{deployment.url}/readyz", timeout=2.0).status_code == 200:
@@ -174,6 +179,17 @@ def wait_ready(deployment: Deployment, timeout: float, output: Path) -> None:
         f"{deployment.env}: {deployment.url}/readyz did not answer 200 within {timeout:.0f} s "
         f"(UNDERWRITE_READINESS_TIMEOUT); the server's output ({output}) ends with:\n{tail(output)}"
     )
+
+
+def how_it_ended(returncode: int | None) -> str:
+    """A server's end in words: a negative return code is the signal that killed it."""
+    if returncode is None:
+        return "is no longer running"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        why = " (out of memory?)" if -returncode == signal.SIGKILL else ""
+        return f"was killed by {name}{why}"
+    return f"exited with code {returncode}"
 
 
 def stop(repo: Path, env: str) -> Deployment | None:
@@ -219,4 +235,4 @@ def _reap(pid: int) -> None:
 def tail(path: Path, lines: int = 20) -> str:
     if not path.is_file():
         return "(no output)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(nothing)"
