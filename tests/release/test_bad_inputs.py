@@ -152,3 +152,21 @@ def test_a_server_that_dies_before_ready_is_reported_with_how_it_ended(
         ReleaseError, match=f"{said}.*before it was ready.*ends with:\n\\(nothing\\)"
     ):
         deploy.wait_ready(gone, timeout=30, output=output, process=process)
+
+
+@pytest.mark.parametrize(
+    ("code", "printed", "silent"),
+    [
+        ("import os; os.kill(os.getpid(), 9)", "", True),
+        ("import os; os.kill(os.getpid(), 9)", "Starting production HTTP BentoServer", False),
+        ("raise SystemExit(1)", "", False),
+    ],
+)
+def test_only_a_server_killed_before_it_printed_anything_is_started_again(
+    tmp_path: Path, code: str, printed: str, silent: bool
+) -> None:
+    output = tmp_path / "server.log"
+    output.write_text(printed)
+    process = subprocess.Popen([sys.executable, "-c", code])
+    process.wait(timeout=30)
+    assert deploy.killed_silently(process, output) is silent

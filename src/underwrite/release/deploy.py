@@ -99,29 +99,63 @@ def is_running(deployment: Deployment) -> bool:
         return False
 
 
+class KilledSilently(ReleaseError):
+    """The server died by a signal before it wrote a line of output."""
+
+
 def start(repo: Path, env: str, what: Serving, host: str, port: int, timeout: float) -> Deployment:
-    """Serve a bento for `env` on host:port and wait until it is ready to predict."""
+    """Serve a bento for `env` on host:port and wait until it is ready to predict.
+
+    A server killed by a signal before it printed a line (the kernel's OOM killer on a busy
+    machine, say) is started once more, with a warning; any other failure is final.
+    """
     ensure_port_free(host, port, env)
+    try:
+        return _start_once(repo, env, what, host, port, timeout)
+    except KilledSilently as err:
+        log.warning("%s\nstarting it once more", err)
+        return _start_once(repo, env, what, host, port, timeout)
+
+
+def _start_once(
+    repo: Path, env: str, what: Serving, host: str, port: int, timeout: float
+) -> Deployment:
     out = log_path(repo, env)
+    deployment, process = _launch(repo, env, what, host, port, out)
+    try:
+        wait_ready(deployment, timeout, out, process)
+    except ReleaseError as err:
+        silent = killed_silently(process, out)  # before stop() sends signals of its own
+        stop(repo, env)
+        if silent:
+            raise KilledSilently(str(err)) from err
+        raise
+    return deployment
+
+
+def _launch(
+    repo: Path, env: str, what: Serving, host: str, port: int, out: Path
+) -> tuple[Deployment, subprocess.Popen]:
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "bentoml", "serve", what.bento]
     command += ["--host", host, "--port", str(port)]
     with out.open("w") as sink:
         process = subprocess.Popen(
-            command, cwd=repo, env=serving_env(repo, env, what), stdout=sink,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command, cwd=repo, env=serving_env(repo, env, what), stdin=subprocess.DEVNULL,
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://{host}:{port}"
     started = datetime.now(UTC).isoformat(timespec="seconds")
     deployment = Deployment(env, **asdict(what), pid=process.pid, url=url, started_at=started)
     save(repo, deployment)
     log.info("%s: serving %s (%s) at %s, pid %d", env, what.version, what.bento, url, process.pid)
-    try:
-        wait_ready(deployment, timeout, out, process)
-    except ReleaseError:
-        stop(repo, env)
-        raise
-    return deployment
+    return deployment, process
+
+
+def killed_silently(process: subprocess.Popen, output: Path) -> bool:
+    """Did the server die by a signal before writing any output (not a failure of its own)?"""
+    ended = process.poll()
+    return ended is not None and ended < 0 and not output.read_text(errors="replace").strip()
 
 
 def serving_env(repo: Path, env: str, what: Serving) -> dict[str, str]:
@@ -133,7 +167,8 @@ def serving_env(repo: Path, env: str, what: Serving) -> dict[str, str]:
     workers run from the bento's folder), and staging's is its own, so smoke traffic never
     reaches production's drift data.
     """
-    serving = dict(os.environ, UNDERWRITE_MODEL_TAG=what.model)
+    # A crash in native code (a segfault) then leaves a traceback in the server's log.
+    serving = dict(os.environ, UNDERWRITE_MODEL_TAG=what.model, PYTHONFAULTHANDLER="1")
     chosen = os.environ.get("UNDERWRITE_INFERENCE_LOG") if env == "prod" else None
     if chosen and "://" in chosen:
         return serving
