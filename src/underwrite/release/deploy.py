@@ -187,7 +187,7 @@ def ensure_port_free(host: str, port: int, env: str) -> None:
 
 
 def wait_ready(
-    deployment: Deployment, timeout: float, output: Path, process: subprocess.Popen | None = None
+    deployment: Deployment, timeout: float, output: Path, process: subprocess.Popen
 ) -> None:
     """Poll /readyz until it answers 200; fail early if the process exits."""
     start = time.monotonic()
@@ -196,8 +196,7 @@ def wait_ready(
         if waited >= reported + PROGRESS_EVERY:
             reported += PROGRESS_EVERY
             log.info("%s: waiting for %s/readyz (%d s)", deployment.env, deployment.url, waited)
-        ended = process.poll() if process is not None else None
-        if ended is not None or not is_running(deployment):
+        if (ended := process.poll()) is not None:  # our child: its exit status, not a pid guess
             raise ReleaseError(
                 f"{deployment.env}: `bentoml serve {deployment.bento}` {how_it_ended(ended)} "
                 f"before it was ready, {waited:.1f} s after it started; its output ({output}) "
@@ -216,10 +215,8 @@ def wait_ready(
     )
 
 
-def how_it_ended(returncode: int | None) -> str:
+def how_it_ended(returncode: int) -> str:
     """A server's end in words: a negative return code is the signal that killed it."""
-    if returncode is None:
-        return "is no longer running"
     if returncode < 0:
         name = signal.Signals(-returncode).name
         why = " (out of memory?)" if -returncode == signal.SIGKILL else ""
