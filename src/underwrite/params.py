@@ -66,6 +66,9 @@ class ProxyParams(Strict):
 
     folds: int = Field(5, ge=2)
     seed: int = 0
+    max_rows: int = Field(
+        50_000, ge=1_000, description="a seeded sample of the training split above this many rows"
+    )
 
 
 class LogisticRegressionParams(Strict):

@@ -46,7 +46,7 @@ def test_all_features_auc_is_seeded(frame):
 
 
 def test_report_lists_every_target_and_names_the_strongest_proxy(frame):
-    report = proxy_report(frame, model_columns(include_protected=False), folds=3, seed=1)
+    report = proxy_report(frame, model_columns(False), folds=3, seed=1, max_rows=1000)
 
     assert set(report["targets"]) == set(TARGETS)
     assert report["targets"]["non_white"]["all_features"] > 0.9
@@ -55,7 +55,19 @@ def test_report_lists_every_target_and_names_the_strongest_proxy(frame):
 
 
 def test_a_target_with_too_few_of_one_class_gets_no_auc(frame):
-    report = proxy_report(frame.assign(old=0.0), model_columns(False), folds=3, seed=1)
+    report = proxy_report(frame.assign(old=0.0), model_columns(False), 3, seed=1, max_rows=1000)
 
     assert report["targets"]["old"]["all_features"] is None
     assert "| old | too few rows of one class" in markdown(report)
+
+
+def test_a_large_training_split_is_analysed_on_a_seeded_sample_and_says_so(frame):
+    features = model_columns(False)
+    sampled = proxy_report(frame, features, folds=3, seed=1, max_rows=300)
+    whole = proxy_report(frame, features, folds=3, seed=1, max_rows=1000)
+
+    assert "on 300 of 400 rows of the training split" in sampled["method"]
+    assert "on all 400 rows of the training split" in whole["method"]
+    on_the_sample = proxy_report(frame.sample(n=300, random_state=1), features, 3, 1, 300)
+    assert sampled["targets"] == on_the_sample["targets"]
+    assert sampled["targets"] != whole["targets"]

@@ -32,7 +32,8 @@ def main(
         features = model_columns(settings.features.include_protected, settings.features.drop)
     except ValueError as err:
         raise StageError(str(err)) from None
-    report = proxy_report(read_table(data), features, settings.proxies.folds, settings.proxies.seed)
+    proxies = settings.proxies
+    report = proxy_report(read_table(data), features, proxies.folds, proxies.seed, proxies.max_rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "proxies.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "proxies.md").write_text(markdown(report))
