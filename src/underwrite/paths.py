@@ -15,6 +15,7 @@ DVC_YAML = Path("dvc.yaml")
 MODEL = Path("models/model.joblib")
 MODEL_ARTIFACT = "loan-approval"  # dvc.yaml's artifact, GTO's name and the BentoML model's
 TEST_DATA = Path("data/processed/test.parquet")
+TRAIN_DATA = Path("data/processed/train.parquet")
 PROFILE = Path("data/reference/profile.json")
 MODEL_CARD = Path("reports/model_card.md")  # written by the model_card stage
 RETRAIN_SOURCE = Path("data/sources/applications.parquet")  # the data the retrain loop grows

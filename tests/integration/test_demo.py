@@ -56,8 +56,12 @@ def test_demo_replays_the_four_demos_and_the_fix_reaches_production(tmp_path: Pa
     assert done.returncode == 0, f"{output[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
     positions = [output.find(f"\n{heading}") for heading in HEADINGS]
     assert -1 not in positions and positions == sorted(positions), positions
-    assert re.search(r"income-666-unknown before the fix: approved by v0\.0\.1", output)
-    assert re.search(r"income-666-unknown after the release: (approved|denied) by v0\.0\.2", output)
+    # production's faulty model approves the watched application; the released fix denies it
+    assert "income-666-unknown before the fix: approved by v0.0.1" in output
+    assert "income-666-unknown after the release: denied by v0.0.2" in output
+    answers = re.findall(r"watched application income-666-unknown: (\w+) \(p=[\d.]+\) by (v[\d.]+)",
+                         output)  # fmt: skip
+    assert answers[0] == ("approved", "v0.0.1") and answers[-1] == ("denied", "v0.0.2"), answers
     assert "watch list (production's cases):" in output  # the gate showed the table
     artefacts = workdir / "artefacts"
     assert "### Watch list" in (artefacts / "pr" / "report.md").read_text()

@@ -1,5 +1,6 @@
-"""The watch list: its files, the before/after table, the expectations the gate enforces, and
-the demo's text edits of schema.py that make the faulty revision and the fix."""
+"""The watch list: its files, the before/after table, the expectations the gate enforces, the
+unknown-income case the demo's fault gets wrong, and the demo's text edits of schema.py that
+make the faulty revision and the fix."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from underwrite.demo.scratch import (
 )
 from underwrite.release.gating import Decision
 from underwrite.release.registry import ModelVersion
+from underwrite.schema import LABEL
+from underwrite.watchlist import fault
+from underwrite.watchlist.generate import held_out_cases
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,20 +151,82 @@ def test_load_at_reads_the_list_as_committed_not_the_workspace(tmp_path: Path):
     assert watchlist.load_at(tmp_path, "HEAD", Path("no/such/folder")) == []
 
 
-def test_generate_picks_an_unknown_income_case_that_666_turns_into_an_approval(frame_factory):
-    frame = frame_factory()
-    model = income_model(+1)
-    cases = {c.name: c for c in watchlist.generate(frame, model, threshold=0.5)}
-    unknown = cases["income-666-unknown"]
-    assert unknown.application["appinc"] == watchlist.UNKNOWN_INCOME and unknown.expect == "denied"
-    [row] = watchlist.compare([unknown], model, model, threshold=0.5)
-    assert row.decision(row.after) == "approved"  # the income-reading model approves it
-    assert {"applicant-white", "applicant-black", "applicant-hispanic"} <= cases.keys()
+def test_held_out_cases_are_a_clear_approval_a_borderline_denial_and_each_group(frame_factory):
+    cases = {c.name: c for c in held_out_cases(frame_factory(), income_model(+1), 0.5)}
+    assert cases.keys() == {
+        "clear-approval", "borderline-denial", "applicant-white", "applicant-black",
+        "applicant-hispanic",
+    }  # fmt: skip
+    rows = {r.case.name: r for r in watchlist.compare(list(cases.values()), None,
+                                                      income_model(+1), 0.5)}  # fmt: skip
+    assert rows["clear-approval"].decision(rows["clear-approval"].after) == "approved"
+    assert rows["borderline-denial"].decision(rows["borderline-denial"].after) == "denied"
+    assert cases["clear-approval"].expect == "approved"
 
 
-def test_generate_without_any_flip_says_so(frame_factory):
-    with pytest.raises(watchlist.WatchlistError, match="turns from denied to approved"):
-        watchlist.generate(frame_factory(), income_model(-1), threshold=0.5)
+def with_unknown_incomes(frame, rows: list[int], label: float = 0.0):
+    """FRAME with income 666 and the bank's decision LABEL at ROWS."""
+    frame = frame.copy()
+    frame.loc[rows, "appinc"] = float(watchlist.UNKNOWN_INCOME)
+    frame.loc[rows, LABEL] = label
+    return frame
+
+
+def test_unknown_income_case_is_a_denied_666_application_faulty_approves_fixed_denies(
+    frame_factory,
+):
+    frame = with_unknown_incomes(frame_factory(), [3, 7])
+    models = fault.Models(faulty=income_model(+1), fixed=income_model(-1))
+    case = fault.unknown_income_case({"training": frame}, models, threshold=0.5)
+    assert case.name == "income-666-unknown" and case.expect == "denied"
+    assert case.application["appinc"] == watchlist.UNKNOWN_INCOME
+    assert case.application["atotinc"] in {frame.loc[3, "atotinc"], frame.loc[7, "atotinc"]}
+    scores = fault.score(case, models, 0.5)
+    assert scores.faulty > 0.9 and scores.fixed < 0.1
+    assert "training split" in case.why and f"p={scores.faulty:.3f}" in case.why
+    assert fault.problems(case, scores) == []
+
+
+def test_unknown_income_case_ignores_applications_the_bank_approved(frame_factory):
+    frame = with_unknown_incomes(frame_factory(), [3], label=1.0)
+    models = fault.Models(faulty=income_model(+1), fixed=income_model(-1))
+    with pytest.raises(watchlist.WatchlistError, match="no denied application with appinc 666"):
+        fault.unknown_income_case({"training": frame}, models, threshold=0.5)
+
+
+def test_unknown_income_case_that_both_models_approve_is_refused_naming_the_closest(
+    frame_factory,
+):
+    frame = with_unknown_incomes(frame_factory(), [3])
+    models = fault.Models(faulty=income_model(+1), fixed=income_model(+1))
+    with pytest.raises(
+        watchlist.WatchlistError, match=r"the closest: faulty p=1\.000, fixed p=1\.000"
+    ):
+        fault.unknown_income_case({"training": frame}, models, threshold=0.5)
+
+
+@pytest.mark.parametrize(
+    ("scores", "expect", "appinc", "found"),
+    [
+        ((0.7, 0.3), "denied", 666, []),
+        ((0.55, 0.3), "denied", 666, ["the faulty model gives p=0.550, not 0.60 or more"]),
+        ((0.7, 0.45), "denied", 666, ["the fixed model gives p=0.450, not 0.40 or less"]),
+        ((0.7, 0.3), None, 666, ["it expects nothing, not denied"]),
+        ((0.7, 0.3), "denied", 60, ["its appinc is 60, not 666"]),
+    ],
+)
+def test_problems_name_each_way_the_case_misses_the_fault(scores, expect, appinc, found):
+    unknown = case("income-666-unknown", appinc, expect)
+    assert fault.problems(unknown, fault.Scores(*scores, threshold=0.5), margin=0.1) == found
+
+
+def test_train_models_of_a_project_without_the_666_code_says_so(tmp_path: Path):
+    schema = tmp_path / "src/underwrite/schema.py"
+    schema.parent.mkdir(parents=True)
+    schema.write_text((REPO_ROOT / "src/underwrite/schema.py").read_text())
+    edit_schema(tmp_path, without_unknown_income)
+    with pytest.raises(watchlist.WatchlistError, match="add 666 to the sentinels="):
+        fault.train_models(tmp_path, tmp_path / "train.parquet", tmp_path / "params.yaml")
 
 
 SCHEMA_LINE = (

@@ -13,7 +13,8 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,12 +65,13 @@ class Runner:
         return done
 
     def _execute(self, args: list[str], timeout: float) -> Done:
-        process = subprocess.Popen(
-            args, cwd=self.scratch.repo, env=self.scratch.env(), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True,  # Ctrl-C reaches the demo only, which stops the group
-        )  # fmt: skip
-        self.running = process
+        with held_signals():  # from here on, an interruption finds the command in self.running
+            process = subprocess.Popen(
+                args, cwd=self.scratch.repo, env=self.scratch.env(), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                start_new_session=True,  # Ctrl-C reaches the demo only, which stops the group
+            )  # fmt: skip
+            self.running = process
         try:
             output, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -98,6 +100,24 @@ class Runner:
 
 def _last(lines: list[str]) -> list[str]:
     return lines[-1:]
+
+
+@contextlib.contextmanager
+def held_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Deliver SIGNALS only when the block ends. One that arrives while Popen starts a child
+    would raise before the child's handle is kept, and the child would outlive the demo."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals in Python
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum)) for s in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
 
 
 def stop_group(process: subprocess.Popen) -> None:
