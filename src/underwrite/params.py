@@ -210,6 +210,9 @@ class DriftParams(Strict):
 
     bins: int = Field(10, ge=2, description="quantile bins of a numeric feature for PSI")
     reference_sample: int = Field(5000, ge=100, description="training rows kept for KS")
+    score_rows: int = Field(
+        50_000, ge=1_000, description="training rows scored out of fold (a seeded sample above)"
+    )
     current_sample: int = Field(200_000, ge=100, description="window rows kept for KS")
     seed: int = 0
     window_hours: float = Field(168, gt=0)

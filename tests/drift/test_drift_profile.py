@@ -15,7 +15,7 @@ from underwrite.drift.profile import Profile
 from underwrite.io import file_md5
 from underwrite.model import build_pipeline
 from underwrite.schema import LABEL
-from underwrite.stages.profile import FOLDS, held_out_scores
+from underwrite.stages.profile import FOLDS, held_out_scores, scored_rows
 
 
 def test_reference_scores_come_from_a_pipeline_that_did_not_see_the_row(world: World):
@@ -62,3 +62,13 @@ def test_profile_stage_writes_the_out_of_fold_reference(world: World, tmp_path):
     assert profile.prediction.approval_rate == np.mean(expected >= threshold)
     assert profile.prediction.rows == len(world.train)
     assert profile.model_md5 == file_md5(model)
+
+
+def test_reference_scores_a_seeded_sample_of_a_large_training_split(world: World):
+    drift = world.params.drift
+    assert scored_rows(world.train, drift) is world.train  # the real split: every row
+    smaller = drift.model_copy(update={"score_rows": 1_000})
+    sample = scored_rows(world.train, smaller)
+    assert len(sample) == 1_000 < len(world.train)
+    assert sample.index.equals(scored_rows(world.train, smaller).index)  # seeded
+    assert set(sample.index) <= set(world.train.index)

@@ -7,7 +7,9 @@ The prediction reference is out-of-fold: each training row is scored by a copy o
 Pipeline (built from the same params) that did not see it, as the log's applications are
 scored by a model that never saw them. Scores of a model on its own training rows can be
 more confident than on new applications, which would bias the reference the approval rate
-and the score distribution are compared with.
+and the score distribution are compared with. Above ``drift.score_rows`` training rows a
+seeded sample of that many is scored (its folds' models are fitted on 4/5 of the sample):
+the reference keeps only ``drift.reference_sample`` scores.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import typer
 from underwrite.drift.profile import build_profile
 from underwrite.inference_log import input_fields
 from underwrite.io import file_md5, read_table
-from underwrite.params import Params, load_params
+from underwrite.params import DriftParams, Params, load_params
 from underwrite.schema import LABEL, protected_groups
 from underwrite.stages import run_stage
 
@@ -55,6 +57,13 @@ def held_out_scores(frame: pd.DataFrame, params: Params, folds: int = FOLDS) -> 
     return scores[:, 1]
 
 
+def scored_rows(frame: pd.DataFrame, drift: DriftParams) -> pd.DataFrame:
+    """The training rows the prediction reference scores: all, or a seeded sample."""
+    if len(frame) <= drift.score_rows:
+        return frame
+    return frame.sample(n=drift.score_rows, random_state=drift.seed)
+
+
 def main(
     train: Path = typer.Option(..., help="train.parquet written by prepare"),
     model: Path = typer.Option(..., help="the fitted Pipeline written by train (its md5)"),
@@ -67,7 +76,7 @@ def main(
         frame,
         input_fields(),
         settings.drift,
-        held_out_scores(frame, settings),
+        held_out_scores(scored_rows(frame, settings.drift), settings),
         settings.evaluate.threshold,
         file_md5(model),
     )
