@@ -67,7 +67,7 @@ class ProxyParams(Strict):
     folds: int = Field(5, ge=2)
     seed: int = 0
     max_rows: int = Field(
-        50_000, ge=1_000, description="a seeded sample of the training split above this many rows"
+        20_000, ge=1_000, description="a seeded sample of the training split above this many rows"
     )
 
 

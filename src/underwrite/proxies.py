@@ -117,7 +117,7 @@ def proxy_report(
 ) -> dict:
     """For every protected attribute in TARGETS: how well the model's inputs predict it.
 
-    On at most MAX_ROWS rows (a seeded sample): an AUC is known to about 0.005 from 50,000
+    On at most MAX_ROWS rows (a seeded sample): an AUC is known to about 0.01 from 20,000
     rows, and the analysis fits hundreds of models. One thread: hundreds of small fits with a
     thread each per core fight over a shared machine and took 30 times longer.
     """
