@@ -1,0 +1,234 @@
+"""The service's own cost per call, in-process on one core: no sockets, no load generator.
+
+    .venv/bin/python benchmarks/serving_inprocess.py [--repeat 300] [--profile single|batch]
+
+Imports models/model.joblib into the scratch store benchmarks/serving.py uses, then times,
+one thread: the model call (compiled predictor) for 1 and 500 rows; reasons for 500 rows;
+and whole requests through the service's ASGI app (``LoanApproval.to_asgi()``: every
+middleware, the strict parser, BentoML's route, batching, the response and the inference
+log record), ``/predict`` with one application and ``/predict_batch`` with 500, driven
+directly as ASGI calls, one at a time and 16 at once. The bodies are those of
+benchmarks/serving.py: the first golden application (denied, so its reasons are computed)
+and the seven golden applications repeated (four of them denied). ``--profile`` prints
+cProfile's top functions for one of the request kinds instead. Nothing here asserts a
+time; results go to docs/benchmarks.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import platform
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / ".work" / "serving"
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[variable] = "1"
+
+
+def timed(call, repeat: int) -> float:
+    """Milliseconds per call, after one call to warm up."""
+    call()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        call()
+    return (time.perf_counter() - start) / repeat * 1000
+
+
+class ASGIClient:
+    """Drives an ASGI app directly: its lifespan, then POST requests, answers collected."""
+
+    def __init__(self, app):
+        self.app = app
+        self.state: dict = {}
+
+    async def start(self) -> None:
+        self._shutdown = asyncio.Event()
+        started = asyncio.Event()
+        messages = [{"type": "lifespan.startup"}]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await self._shutdown.wait()
+            return {"type": "lifespan.shutdown"}
+
+        async def send(message: dict) -> None:
+            if message["type"].startswith("lifespan.startup"):
+                if message["type"].endswith("failed"):
+                    sys.exit(f"the service did not start: {message.get('message')}")
+                started.set()
+
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state}
+        self._lifespan = asyncio.ensure_future(self.app(scope, receive, send))
+        await started.wait()
+
+    async def stop(self) -> None:
+        self._shutdown.set()
+        await self._lifespan
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        headers = [
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 3000),
+            "state": dict(self.state),
+        }
+        sent = False
+        answer: dict = {"status": 0, "body": []}
+
+        async def receive() -> dict:
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                answer["body"].append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return answer["status"], b"".join(answer["body"])
+
+
+async def requests_ms(client: ASGIClient, path: str, body: bytes, repeat: int, together: int):
+    """Milliseconds of wall time per request, ``together`` requests in flight at a time."""
+
+    async def one() -> None:
+        status, answer = await client.post(path, body)
+        if status != 200:
+            sys.exit(f"{path}: {status} {answer[:300]!r}")
+
+    await one()
+    start = time.perf_counter()
+    for _ in range(max(1, repeat // together)):
+        await asyncio.gather(*(one() for _ in range(together)))
+    return (time.perf_counter() - start) / (max(1, repeat // together) * together) * 1000
+
+
+def model_rows(service_module, stored, golden: list[dict]) -> str:
+    import numpy as np
+
+    from underwrite.schema import feature_columns, names
+    from underwrite.serving.reasons import Explainer
+    from underwrite.serving.store import load_pipeline, load_predictor
+
+    columns = names(feature_columns(stored.info.metadata["include_protected"]))
+    predictor = load_predictor(stored, load_pipeline(stored), columns)
+    explainer = Explainer(predictor, stored.info.metadata.get("typical", {}))
+    threshold = stored.info.metadata["threshold"]
+    lines = ["| what | rows | ms per call | rows/s |", "| --- | --- | --- | --- |"]
+    for rows, repeat in ((1, 2000), (500, 200)):
+        X = np.array([[a[c] for c in columns] for a in (golden * 500)[:rows]], dtype="float64")
+        X[np.equal(X, None)] = np.nan
+        denied = predictor.predict_proba(X) < threshold
+        cells = {
+            "model call (compiled predictor)": lambda X=X: predictor.predict_proba(X),
+            "reasons, denials only": lambda X=X, d=denied: explainer.reasons(X, d),
+            "reasons, every row": lambda X=X: explainer.reasons(X, np.ones(len(X), bool)),
+        }
+        for what, call in cells.items():
+            ms = timed(call, repeat // (10 if "reasons" in what else 1))
+            lines.append(f"| {what} | {rows} | {ms:.3f} | {rows / ms * 1000:,.0f} |")
+    return "\n".join(lines)
+
+
+async def request_rows(app, bodies: dict[str, tuple[str, bytes, int]], repeat: int) -> str:
+    client = ASGIClient(app)
+    await client.start()
+    lines = ["| request | in flight | ms per request | rows/s |", "| --- | --- | --- | --- |"]
+    try:
+        for name, (path, body, rows) in bodies.items():
+            for together in (1, 16):
+                n = repeat if rows == 1 else max(16, repeat // 20)
+                ms = await requests_ms(client, path, body, n, together)
+                lines.append(f"| {name} | {together} | {ms:.3f} | {rows / ms * 1000:,.0f} |")
+    finally:
+        await client.stop()
+    return "\n".join(lines)
+
+
+async def profile(app, path: str, body: bytes, repeat: int) -> None:
+    client = ASGIClient(app)
+    await client.start()
+    try:
+        await requests_ms(client, path, body, 2, 1)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await requests_ms(client, path, body, repeat, 16)
+        profiler.disable()
+    finally:
+        await client.stop()
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=300, help="one-application requests")
+    parser.add_argument("--profile", choices=["single", "batch"])
+    args = parser.parse_args()
+    home = WORK / "bentoml"
+    os.environ.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="True")
+    sys.path.insert(0, str(HERE))
+    from serving import import_model
+
+    tag = import_model(home)
+    os.environ["UNDERWRITE_MODEL_TAG"] = tag
+    os.environ["UNDERWRITE_INFERENCE_LOG"] = tempfile.mkdtemp(prefix="inference-")
+    import bentoml
+
+    from underwrite.serving import service as service_module
+    from underwrite.serving.contract import golden_applications
+
+    golden = golden_applications()
+    bodies = {
+        "/predict, 1 application": ("/predict", json.dumps(golden[0]).encode(), 1),
+        "/predict_batch, 500 applications": (
+            "/predict_batch",
+            json.dumps((golden * 500)[:500]).encode(),
+            500,
+        ),
+    }
+    print(f"{platform.node()}: {os.cpu_count()} cores, load {os.getloadavg()}, model {tag}")
+    print("command: .venv/bin/python benchmarks/serving_inprocess.py " + " ".join(sys.argv[1:]))
+    app = service_module.LoanApproval.to_asgi()
+    if args.profile:
+        path, body, _ = list(bodies.values())[0 if args.profile == "single" else 1]
+        asyncio.run(profile(app, path, body, args.repeat if args.profile == "single" else 32))
+        return
+    print()
+    print(model_rows(service_module, bentoml.models.get(tag), golden))
+    print()
+    print(asyncio.run(request_rows(app, bodies, args.repeat)))
+    print(f"\nload {os.getloadavg()} at the end")
+
+
+if __name__ == "__main__":
+    main()
