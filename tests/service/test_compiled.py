@@ -95,6 +95,8 @@ def test_trees_too_big_for_a_table_fall_back_to_leaf_tables_equal_to_shap(applic
     ]
     assert max(splits) > trees_module.MAX_TREE_SPLITS
     assert predictor.forest.tables is None
+    frame = equality.readiness_frame(include_protected=False)
+    assert equality.compare(predictor, deep, frame, threshold=0.5).max_delta <= 1e-12
     assert_contributions_are_shaps(deep[-1], predictor, shap_rows(predictor, applications))
     by_field = predictor.contributions(equality.readiness_frame(False)[COLUMNS].to_numpy())
     assert by_field.shape == (len(equality.readiness_frame(False)), len(COLUMNS))

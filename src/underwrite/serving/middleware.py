@@ -183,17 +183,42 @@ SYNTHETIC_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
-class ParsedRoutes:
-    """Runs ``RequestParser`` on every POST to the routes it knows; refuses, or hands on.
+class Responder:
+    """The service instance that answers parsed requests in ``ParsedRoutes``: the one that
+    is ready in this process (set once it is, cleared at its shutdown). Without one,
+    BentoML's routes answer, as they do for the service called as a class."""
 
-    The body is read here (``BodySizeLimit`` outside has bounded it), parsed once with the
-    route's limits, and replayed unchanged to BentoML when it passes. A refusal is one log
-    line naming the route, status and fields, never the values sent.
+    def __init__(self) -> None:
+        self.respond: Callable[[str, Any], Awaitable[tuple[str, bytes]]] | None = None
+        self.server = b""  # the Server header BentoML's routes send
+
+    def take(self, respond: Callable[[str, Any], Awaitable[tuple[str, bytes]]], name: str) -> None:
+        self.respond = respond
+        self.server = f"BentoML Service/{name}".encode()
+
+    def leave(self, respond: Callable) -> None:
+        if self.respond == respond:
+            self.respond = None
+
+
+class ParsedRoutes:
+    """Runs ``RequestParser`` on every POST to the routes it knows; refuses, or answers.
+
+    The body is read here (``BodySizeLimit`` outside has bounded it) and parsed once with
+    the route's limits. A valid request goes to the ready service's ``respond`` through
+    ``responder``; without one it is replayed unchanged to BentoML's route. A refusal is
+    one log line naming the route, status and fields, never the values sent.
     """
 
-    def __init__(self, app: ASGIApp, parsers: Mapping[str, RequestParser]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        parsers: Mapping[str, RequestParser],
+        responder: Responder | None = None,
+    ):
         self.app = app
         self.parsers = parsers
+        self.responder = responder or Responder()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parser = self.parsers.get(scope.get("path", "")) if scope["type"] == "http" else None
@@ -202,14 +227,41 @@ class ParsedRoutes:
             return
         body = await read_body(receive)
         try:
-            parser.parse(body, header(scope, b"content-type"))
+            request = parser.parse(body, header(scope, b"content-type"))
         except Refusal as refusal:
             fields = ",".join(sorted({f["field"][:40] for f in refusal.fields}))
             log.warning("refused POST %s: %d %s", scope["path"], refusal.status, fields or "-")
             await JSONResponse(refusal.body(), status_code=refusal.status)(scope, receive, send)
             return
         SYNTHETIC_REQUEST.set(is_synthetic(header(scope, SYNTHETIC_HEADER.lower().encode())))
-        await self.app(scope, _replay(body, receive), send)
+        if self.responder.respond is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await _answer(self.responder, scope["path"], request, send)
+
+
+UNEXPECTED = "An unexpected error has occurred, please check the server log."
+
+
+async def _answer(responder: Responder, route: str, request: Any, send: Send) -> None:
+    """The responder's JSON, or an error answered as BentoML's routes answer it."""
+    from bentoml.exceptions import BentoMLException
+
+    headers = [(b"server", responder.server), (b"content-type", b"application/json")]
+    try:
+        request_id, body = await responder.respond(route, request)
+        status = 200
+        headers.append((b"x-bentoml-request-id", request_id.encode()))
+    except BentoMLException as err:  # e.g. 503 when the model is overloaded
+        log.exception("POST %s failed", route)
+        status = err.error_code.value
+        body = json.dumps({"error": UNEXPECTED if status >= 500 else str(err)}).encode()
+    except Exception:
+        log.exception("POST %s failed", route)
+        status, body = 500, json.dumps({"error": UNEXPECTED}).encode()
+    headers.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -88,6 +88,8 @@ class Forest:
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """The raw score (log-odds of approval) of each row of X (rows x features)."""
+        if self.tables is not None:
+            return self.baseline + self.tables.leaf_values(X, self.paths.value)
         reached = self.paths.steps_taken(self.goes_left(X)).all(axis=2)
         return self.baseline + np.where(reached, self.paths.value, 0.0).sum(axis=1)
 
@@ -151,19 +153,36 @@ class TreeTables:
     tree's k-th split. Entry e's value for byte b is ``values[base[e] + b]``.
     """
 
-    split_feature: np.ndarray  # trees x 8, flat
+    split_column: np.ndarray  # trees x 8, flat: the feature, in X's copy for missing values
     split_threshold: np.ndarray
-    split_missing_left: np.ndarray
     tree_of: np.ndarray  # per entry: its tree
     base: np.ndarray  # per entry: its table's start in ``values``, less the padding bits
     feature: np.ndarray  # per entry: its feature
     values: np.ndarray  # every entry's table (one value per pattern of its tree's splits)
+    leaf_of: np.ndarray  # per tree and pattern, flat: the leaf reached
+    tree_base: np.ndarray  # per tree: its patterns' start in ``leaf_of``, less the padding bits
+    lone_leaves: np.ndarray  # the leaves of trees without a split (every row reaches them)
+
+    def patterns(self, X: np.ndarray) -> np.ndarray:
+        """Each row's directions in each tree, as the byte above (rows x trees).
+
+        Missing values become -inf for the splits that send them left and +inf for the
+        others (``split_column`` reads the one or the other copy of X), so a direction is
+        one comparison; no threshold is infinite and no request value either.
+        """
+        missing = np.isnan(X)
+        both = np.concatenate([np.where(missing, np.inf, X), np.where(missing, -np.inf, X)], axis=1)
+        left = both[:, self.split_column] <= self.split_threshold
+        return _pack_bytes(left.view(np.uint8).reshape(len(X), -1, 8))
+
+    def leaf_values(self, X: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """The sum of the values (one per leaf) of the leaves each row reaches."""
+        reached = self.leaf_of.take(self.tree_base + self.patterns(X))
+        return value.take(reached).sum(axis=1) + value[self.lone_leaves].sum()
 
     def look_up(self, X: np.ndarray, scatter: Scatter) -> np.ndarray:
         """Each row's contributions (rows x scatter's columns) from its directions."""
-        x = np.ascontiguousarray(X)[:, self.split_feature]  # row by row from here on
-        left = np.where(np.isnan(x), self.split_missing_left, x <= self.split_threshold)
-        pattern = _pack_bytes(left.view(np.uint8).reshape(len(X), -1, 8))
+        pattern = self.patterns(X)
         entries = scatter.order
         index = self.base[entries] + pattern[:, self.tree_of[entries]]
         return scatter.sum_sorted(self.values.take(index))
@@ -245,12 +264,13 @@ def compile_hist_gradient_boosting(model) -> Forest:
     right = nodes["right"].astype(np.int64) + shift
     splits = np.flatnonzero(~leaf)
     paths = _leaf_paths(nodes, offsets[:-1], left, right, leaf, splits)
-    n_features = int(model.n_features_in_)
     split_tree = np.repeat(np.arange(len(trees)), [len(t) for t in trees])[splits]
+    n_features = int(model.n_features_in_)
     split = (
         nodes["feature_idx"][splits].astype(np.int64),
         nodes["num_threshold"][splits].astype(np.float64),
         nodes["missing_go_to_left"][splits].astype(bool),
+        n_features,
     )
     return Forest(
         baseline=float(np.ravel(model._baseline_prediction)[0]),
@@ -336,31 +356,36 @@ def _tree_tables(forest_splits: tuple, paths: LeafPaths, split_tree: np.ndarray)
     if paths.table is None or len(trees) == 0 or sizes.max() > MAX_TREE_SPLITS:
         return None
     leaf_tree = np.where(paths.padding[:, 0], -1, split_tree[paths.node[:, 0]])
-    tables, features = [], []
+    tables, features, leaf_of = [], [], []
     for tree, first, size in zip(trees, tree_start, sizes, strict=True):
-        table, used = _tree_table(paths, np.flatnonzero(leaf_tree == tree), first, size)
+        table, used, reached = _tree_table(paths, np.flatnonzero(leaf_tree == tree), first, size)
         tables.append(table)
         features.append(used)
+        leaf_of.append(reached)
     tree_of = np.repeat(np.arange(len(trees)), [len(f) for f in features])
     patterns = np.repeat(1 << sizes, [len(f) for f in features])
-    padding_bits = (0xFF & ~((1 << sizes) - 1))[tree_of]  # always set: those splits send left
+    padding_bits = 0xFF & ~((1 << sizes) - 1)  # per tree, always set: those splits send left
     slot = np.arange(MAX_TREE_SPLITS)[None, :]
     real = slot < sizes[:, None]
     split = np.where(real, tree_start[:, None] + slot, 0).ravel()
-    feature, threshold, missing_left = forest_splits
+    feature, threshold, missing_left, n_features = forest_splits
+    missing_left = np.where(real.ravel(), missing_left[split], True)  # padding: always left
     return TreeTables(
-        split_feature=feature[split],
+        split_column=feature[split] + np.where(missing_left, n_features, 0),
         split_threshold=np.where(real.ravel(), threshold[split], np.inf),
-        split_missing_left=np.where(real.ravel(), missing_left[split], True),
         tree_of=tree_of,
-        base=(np.cumsum(patterns) - patterns - padding_bits).astype(np.intp),
+        base=(np.cumsum(patterns) - patterns - padding_bits[tree_of]).astype(np.intp),
         feature=np.concatenate(features).astype(np.int64),
         values=np.concatenate([t.T.ravel() for t in tables]),
+        leaf_of=np.concatenate(leaf_of).astype(np.intp),
+        tree_base=(np.cumsum(1 << sizes) - (1 << sizes) - padding_bits).astype(np.intp),
+        lone_leaves=np.flatnonzero(leaf_tree == -1),
     )
 
 
 def _tree_table(paths: LeafPaths, leaves: np.ndarray, first: int, size: int):
-    """One tree's table (patterns x features it uses) and those features."""
+    """One tree's table (patterns x features it uses), those features, and the leaf each
+    pattern reaches."""
     pattern = np.arange(1 << size)
     goes_left = ((pattern[:, None] >> np.arange(size)) & 1).astype(bool)  # patterns x splits
     padding = paths.padding[leaves]
@@ -373,4 +398,5 @@ def _tree_table(paths: LeafPaths, leaves: np.ndarray, first: int, size: int):
     table = np.zeros((len(pattern), len(used)))
     for leaf, player in zip(*np.nonzero(feature >= 0), strict=True):
         table[:, np.searchsorted(used, feature[leaf, player])] += phi[:, leaf, player]
-    return table, used
+    reached = leaves[np.argmax(taken.all(axis=2), axis=1)]
+    return table, used, reached
