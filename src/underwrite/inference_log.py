@@ -82,7 +82,10 @@ def record(
     ``synthetic``: the request carried SYNTHETIC_HEADER (see ``is_synthetic``).
     """
     fields = _input_fields()
-    flat = dict(zip(fields, map(application.get, fields), strict=True))
+    if tuple(application) == fields:  # every field in order, as the service validates them
+        flat = dict(application)
+    else:
+        flat = dict(zip(fields, map(application.get, fields), strict=True))
     flat.update(
         {
             REQUEST_ID: request_id,
