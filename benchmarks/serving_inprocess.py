@@ -9,8 +9,8 @@ requests through the service's ASGI app (``LoanApproval.to_asgi()``: every middl
 strict parser, batching, the answer and the inference log, written by its thread),
 ``/predict`` with one application and ``/predict_batch`` with 500, driven directly as ASGI
 calls, one at a time and 16 at once. The bodies are those of benchmarks/serving.py: the
-first golden application and the seven golden applications repeated (which of them are
-denied depends on the model: the script prints the share). ``--profile`` prints
+first golden application the model denies, and the seven golden applications repeated
+(the script prints the share of them denied). ``--profile`` prints
 cProfile's top functions (main thread only) for one of the request kinds instead; for
 every thread, run the loop under ``py-spy record``. Nothing here asserts a time; results
 go to docs/benchmarks.md by hand.
@@ -233,8 +233,12 @@ def main() -> None:
     from underwrite.serving.contract import golden_applications
 
     golden = golden_applications()
+    stored = bentoml.models.get(tag)
+    recorded = json.loads(Path(stored.path_of("golden.json")).read_text())["probabilities"]
+    denied = [p < stored.info.metadata["threshold"] for p in recorded]
+    single = golden[denied.index(True) if any(denied) else 0]  # a denial: reasons computed
     bodies = {
-        "/predict, 1 application": ("/predict", json.dumps(golden[0]).encode(), 1),
+        "/predict, 1 application": ("/predict", json.dumps(single).encode(), 1),
         "/predict_batch, 500 applications": (
             "/predict_batch",
             json.dumps((golden * 500)[:500]).encode(),
@@ -249,7 +253,7 @@ def main() -> None:
         asyncio.run(profile(app, path, body, args.repeat if args.profile == "single" else 32))
         return
     print()
-    print(model_rows(service_module, bentoml.models.get(tag), golden))
+    print(model_rows(service_module, stored, golden))
     print()
     print(asyncio.run(request_rows(app, bodies, args.repeat)))
     print(f"\nload {os.getloadavg()} at the end")
