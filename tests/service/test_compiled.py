@@ -180,3 +180,13 @@ def test_the_random_sweep_holds_only_applications_the_api_accepts():
             assert sweep[name].isin(column.sentinels).any(), name
         if column.nullable:
             assert sweep[name].isna().any(), name
+
+
+def test_contributions_that_do_not_add_up_are_refused(trees):
+    predictor = compiled.build(trees, COLUMNS, "md5")
+    frame = equality.readiness_frame(include_protected=False)
+    equality.require_additive(predictor, frame, "the sweep")
+    predictor.forest.tables.values[:] *= 1.01  # predictions unchanged, reasons wrong
+    assert equality.compare(predictor, trees, frame, 0.5).holds
+    with pytest.raises(equality.PredictorMismatch, match="do not add up"):
+        equality.require_additive(predictor, frame, "the sweep")

@@ -49,6 +49,7 @@ from underwrite.serving.contract import (  # noqa: E402
 from underwrite.serving.equality import (  # noqa: E402
     PredictorMismatch,
     readiness_frame,
+    require_additive,
     require_equal,
 )
 from underwrite.serving.log_writer import InferenceLogWriter  # noqa: E402
@@ -143,6 +144,7 @@ class LoanApproval:
         what = "the golden applications and the random sweep"
         try:
             require_equal(self.predictor, self.pipeline, frame, self.threshold, what)
+            require_additive(self.predictor, frame, what)
         except PredictorMismatch as err:
             self.not_ready = f"refusing to serve: {err}"
             log.error("%s", self.not_ready)

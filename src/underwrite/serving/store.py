@@ -212,6 +212,7 @@ def serving_form(pipeline: Any, origin: Origin, repo: Path) -> tuple[Any, dict[s
             found = equality.require_equal(
                 predictor, pipeline, frame.astype("float64"), origin.threshold, what
             )
+            equality.require_additive(predictor, frame.astype("float64"), what)
         except equality.PredictorMismatch as err:
             raise ModelImportError(f"{origin.model_md5}: {err}") from err
         checked[what] = found.summary()
