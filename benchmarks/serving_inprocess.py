@@ -4,16 +4,16 @@
 
 Imports models/model.joblib into the scratch store benchmarks/serving.py uses, then times
 in CPU time of the process (all its threads; the best of five rounds): the model call
-(compiled predictor) for 1 and 500 rows and reasons for those rows, one thread; and whole
+(compiled predictor) for 1 and 500 rows and reasons for those rows, one thread; whole
 requests through the service's ASGI app (``LoanApproval.to_asgi()``: every middleware, the
 strict parser, batching, the answer and the inference log, written by its thread),
 ``/predict`` with one application and ``/predict_batch`` with 500, driven directly as ASGI
-calls, one at a time and 16 at once. The bodies are those of benchmarks/serving.py: the
-first golden application the model denies, and the seven golden applications repeated
-(the script prints the share of them denied). ``--profile`` prints
-cProfile's top functions (main thread only) for one of the request kinds instead; for
-every thread, run the loop under ``py-spy record``. Nothing here asserts a time; results
-go to docs/benchmarks.md by hand.
+calls, one at a time and 16 at once; and the stages of a 500-application request. The
+bodies are those of benchmarks/serving.py: the first golden application the model denies,
+and the seven golden applications repeated (the script prints the share of them denied).
+``--profile`` prints cProfile's top functions (main thread only) for one of the request
+kinds instead; for every thread, run the loop under ``py-spy record``. Nothing here
+asserts a time; results go to docs/benchmarks.md by hand.
 """
 
 from __future__ import annotations
@@ -174,6 +174,37 @@ def model_rows(service_module, stored, golden: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def stage_rows(service_module, body: bytes) -> str:
+    """CPU milliseconds of each stage of one request, on a service instance of its own."""
+    from pydantic_core import to_json
+
+    from underwrite.serving.log_writer import _lines
+
+    service = service_module.LoanApproval()
+    try:
+        parser = service_module.RequestParser(service_module.Applications, len(body))
+        applications = parser.parse(body, "application/json")
+        answers = asyncio.run(service.answer(applications, "0", single=False))
+        records = [
+            service._record(a, p, "now", False) for a, p in zip(applications, answers, strict=True)
+        ]
+        stages = {
+            "parse and validate the body": lambda: parser.parse(body, "application/json"),
+            "model call and reasons (the batcher's thread)": lambda: service._predict(applications),
+            "inference log records": lambda: [
+                service._record(a, p, "now", False)
+                for a, p in zip(applications, answers, strict=True)
+            ],
+            "answer JSON": lambda: to_json(answers),
+            "log lines (the log writer's thread)": lambda: _lines(records),
+        }
+        lines = ["| stage | CPU ms |", "| --- | --- |"]
+        lines += [f"| {what} | {timed(call, 50):.3f} |" for what, call in stages.items()]
+    finally:
+        service.shutdown()
+    return "\n".join(lines)
+
+
 async def request_rows(app, bodies: dict[str, tuple[str, bytes, int]], repeat: int) -> str:
     client = ASGIClient(app)
     await client.start()
@@ -256,6 +287,8 @@ def main() -> None:
     print(model_rows(service_module, stored, golden))
     print()
     print(asyncio.run(request_rows(app, bodies, args.repeat)))
+    print()
+    print(stage_rows(service_module, bodies["/predict_batch, 500 applications"][1]))
     print(f"\nload {os.getloadavg()} at the end")
 
 
