@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -158,3 +159,42 @@ def test_http_answers_are_the_class_answers_in_the_response_model(service_module
     assert [p.request_id for p in sent] == [
         f"{many.headers['x-bentoml-request-id']}-{i}" for i in range(len(GOLDEN))
     ]
+
+
+def test_accept_sharing_takes_one_connection_then_pauses_and_accepts_them_all():
+    """Four connections opened at once are all accepted, one at a time with a pause
+    between (which lets another worker on the same socket take the next one)."""
+    import socket
+    import time
+    from asyncio import selector_events
+
+    from underwrite.serving.middleware import install_accept_sharing
+
+    loop_class = selector_events.BaseSelectorEventLoop
+    before = getattr(loop_class, "underwrite_accept_sharing", None)
+    install_accept_sharing(pause_per_connection=0.02, max_pause=0.05)
+
+    async def serve_four() -> list[float]:
+        accepted: list[float] = []
+
+        async def handle(reader, writer) -> None:
+            accepted.append(time.monotonic())
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+        while len(accepted) < 4:
+            await asyncio.sleep(0.005)
+        server.close()
+        await server.wait_closed()
+        for client in clients:
+            client.close()
+        return accepted
+
+    try:
+        accepted = asyncio.run(asyncio.wait_for(serve_four(), timeout=30))
+    finally:
+        loop_class.underwrite_accept_sharing = before or (0.0, 0.0)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(accepted)]
+    assert len(accepted) == 4 and all(gap >= 0.015 for gap in gaps), gaps

@@ -304,6 +304,48 @@ def install_header_timeout(seconds: float) -> None:
         _call_after(protocol, "connection_lost", _cancel_header_timer)
 
 
+def install_accept_sharing(pause_per_connection: float, max_pause: float) -> None:
+    """Workers sharing one listening socket share the connections.
+
+    BentoML's workers all wait on one listening socket, and asyncio accepts every pending
+    connection each time the socket wakes a worker: the first to wake took all the
+    connections a client opened at once (wrk's 4 or 16, a load balancer's pool) while the
+    other idled (py-spy: 91% of a 500-row batch load in one worker; docs/benchmarks.md).
+    Here a worker accepts one connection, then stops listening for a moment that grows
+    with the connections it already holds, so the others, waiting on the same socket,
+    take the next ones. Pending connections wait in the kernel's backlog meanwhile.
+    asyncio's own event loop only (BentoML's workers run it).
+    """
+    from asyncio import selector_events
+
+    loop_class = selector_events.BaseSelectorEventLoop
+    if getattr(loop_class, "underwrite_accept_sharing", None) is not None:
+        loop_class.underwrite_accept_sharing = (pause_per_connection, max_pause)
+        return
+    loop_class.underwrite_accept_sharing = (pause_per_connection, max_pause)
+    accept = loop_class._accept_connection
+
+    def accept_and_pause(self, protocol_factory, sock, sslcontext=None, server=None, *more):
+        accept(self, protocol_factory, sock, sslcontext, server, 1, *more[1:])
+        per_connection, longest = loop_class.underwrite_accept_sharing
+        # the one just accepted attaches to the server a moment later: count it already
+        held = getattr(server, "_active_count", 0) + 1
+        if per_connection <= 0:
+            return
+        fd = sock.fileno()
+        self._remove_reader(fd)
+
+        def listen_again() -> None:
+            if not self.is_closed() and sock.fileno() == fd and server.is_serving():
+                self._add_reader(
+                    fd, self._accept_connection, protocol_factory, sock, sslcontext, server, *more
+                )
+
+        self.call_later(min(longest, per_connection * held), listen_again)
+
+    loop_class._accept_connection = accept_and_pause
+
+
 def _uvicorn_protocols() -> list[type]:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 

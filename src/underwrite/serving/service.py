@@ -58,6 +58,7 @@ from underwrite.serving.middleware import (  # noqa: E402
     BodySizeLimit,
     ParsedRoutes,
     Responder,
+    install_accept_sharing,
     install_header_timeout,
 )
 from underwrite.serving.middleware import install as install_request_timeout  # noqa: E402
@@ -260,6 +261,8 @@ LoanApproval.add_asgi_middleware(
 # traffic["timeout"] without BentoML's timer that keeps each request alive for 30 s
 install_request_timeout()
 install_header_timeout(CONFIG.header_timeout_seconds)
+if CONFIG.workers != 1:  # one worker has no one to share its connections with
+    install_accept_sharing(pause_per_connection=0.001, max_pause=0.01)
 
 
 def _freeze_heap() -> None:
