@@ -134,13 +134,12 @@ def test_a_service_leaving_clears_only_its_own_respond():
     assert responder.respond is None
 
 
-def test_http_answers_are_the_class_answers_in_the_response_model(service_module, tmp_path):
+def test_http_answers_are_the_class_answers_in_the_response_model(service_module, service_app):
     """Through ``to_asgi()`` the ready instance answers on the fast path; what it sends is
     what the class API returns (request ids aside) and parses as the documented model."""
     import asyncio as aio
 
-    app = service_module.LoanApproval.to_asgi()
-    with TestClient(app) as http:
+    with TestClient(service_app) as http:
         assert service_module.RESPONDER.respond is not None
         instance = service_module.RESPONDER.respond.__self__
         one = http.post("/predict", json=GOLDEN[0])
