@@ -354,21 +354,25 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     home = args.bentoml_home or work / "bentoml"
     tag = args.model_tag or import_model(home)
-    golden = json.loads(
+    golden, denied = json.loads(
         subprocess.run(
             [
                 sys.executable,
                 "-c",
-                "import json; from underwrite.serving.contract import golden_applications;"
-                " print(json.dumps(golden_applications()))",
+                "import json, bentoml; from underwrite.serving.contract import golden_applications;"
+                f" m = bentoml.models.get({tag!r}); t = m.info.metadata['threshold'];"
+                " p = json.load(open(m.path_of('golden.json')))['probabilities'];"
+                " print(json.dumps([golden_applications(), [q < t for q in p]]))",
             ],
             capture_output=True,
             text=True,
             check=True,
             timeout=120,
+            env=dict(os.environ, BENTOML_HOME=str(home)),
         ).stdout
     )
-    (work / "single.json").write_text(json.dumps(golden[0]))
+    # /predict sends a golden application the model denies, so each request computes reasons
+    (work / "single.json").write_text(json.dumps(golden[denied.index(True) if any(denied) else 0]))
     (work / "batch.json").write_text(json.dumps((golden * args.batch_size)[: args.batch_size]))
     big = (golden * args.big_batch)[: args.big_batch]
     (work / "big.json").write_text(json.dumps(big))

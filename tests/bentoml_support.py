@@ -243,6 +243,13 @@ def service_module(model_tag: str, tmp_path_factory: pytest.TempPathFactory):
         yield underwrite.serving.service
 
 
+@pytest.fixture(scope="session")
+def service_app(service_module):
+    """The service's ASGI app, one per process (its Prometheus metrics register once); each
+    TestClient context starts and stops a new service instance through its lifespan."""
+    return service_module.LoanApproval.to_asgi()
+
+
 @dataclass(frozen=True)
 class BadRequest:
     """A request the service must refuse with a 4xx naming ``field`` and ``rule``."""

@@ -16,6 +16,7 @@ from bentoml_support import (  # noqa: F401
     bentoml_home,
     model_tag,
     served,
+    service_app,
     service_module,
     tiny_repo,
 )

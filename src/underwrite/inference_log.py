@@ -81,7 +81,11 @@ def record(
 
     ``synthetic``: the request carried SYNTHETIC_HEADER (see ``is_synthetic``).
     """
-    flat = {name: application.get(name) for name in _input_fields()}
+    fields = _input_fields()
+    if tuple(application) == fields:  # every field in order, as the service validates them
+        flat = dict(application)
+    else:
+        flat = dict(zip(fields, map(application.get, fields), strict=True))
     flat.update(
         {
             REQUEST_ID: request_id,

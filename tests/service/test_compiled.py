@@ -17,6 +17,7 @@ from underwrite.model import build_pipeline
 from underwrite.params import Params
 from underwrite.schema import LABEL, feature_columns, names
 from underwrite.serving import compiled, equality
+from underwrite.serving import trees as trees_module
 from underwrite.serving.store import COMPILED_FILE
 
 COLUMNS = names(feature_columns(include_protected=False))
@@ -53,18 +54,52 @@ def test_compiled_predictor_equals_the_pipeline_on_data_golden_and_sweep(trees, 
         assert found.max_delta <= 1e-12
 
 
-def test_compiled_contributions_are_shaps_tree_explainer(trees, applications):
+def shap_rows(predictor, applications: pd.DataFrame) -> np.ndarray:
+    """Model inputs of real applications, the golden ones and the random sweep: every
+    range, category, "unknown" code and null."""
+    frame = pd.concat(
+        [applications[COLUMNS].astype("float64"), equality.readiness_frame(False)[COLUMNS]]
+    )
+    return predictor.model_inputs(frame.to_numpy("float64"))
+
+
+def assert_contributions_are_shaps(model, predictor, inputs: np.ndarray) -> None:
     import shap
 
-    predictor = compiled.build(trees, COLUMNS, "md5")
-    inputs = predictor.model_inputs(applications[COLUMNS].to_numpy("float64")[:60])
-    explainer = shap.TreeExplainer(trees[-1])
+    explainer = shap.TreeExplainer(model)
     expected = np.asarray(explainer.shap_values(inputs))
-    mine = predictor.forest.contributions(inputs)
-    np.testing.assert_allclose(mine, expected, atol=1e-9)
+    np.testing.assert_allclose(predictor.forest.contributions(inputs), expected, atol=1e-9)
     assert predictor.forest.expected_value() == pytest.approx(
         float(np.ravel(explainer.expected_value)[0]), abs=1e-9
     )
+
+
+def test_compiled_contributions_are_shaps_tree_explainer(trees, applications):
+    predictor = compiled.build(trees, COLUMNS, "md5")
+    inputs = shap_rows(predictor, applications)
+    assert np.isnan(inputs).any(), "the rows must include missing values"
+    assert predictor.forest.tables is not None, "depth-3 trees are tabulated per tree"
+    assert_contributions_are_shaps(trees[-1], predictor, inputs)
+    np.testing.assert_allclose(
+        predictor.forest.leaf_contributions(inputs), predictor.forest.contributions(inputs)
+    )
+
+
+def test_trees_too_big_for_a_table_fall_back_to_leaf_tables_equal_to_shap(applications):
+    deep = fitted(
+        applications, hist_gradient_boosting={"max_iter": 15, "max_depth": 6, "max_leaf_nodes": 31}
+    )
+    predictor = compiled.build(deep, COLUMNS, "md5")
+    splits = [
+        p[0].nodes["is_leaf"].size - p[0].nodes["is_leaf"].sum() for p in deep[-1]._predictors
+    ]
+    assert max(splits) > trees_module.MAX_TREE_SPLITS
+    assert predictor.forest.tables is None
+    frame = equality.readiness_frame(include_protected=False)
+    assert equality.compare(predictor, deep, frame, threshold=0.5).max_delta <= 1e-12
+    assert_contributions_are_shaps(deep[-1], predictor, shap_rows(predictor, applications))
+    by_field = predictor.contributions(equality.readiness_frame(False)[COLUMNS].to_numpy())
+    assert by_field.shape == (len(equality.readiness_frame(False)), len(COLUMNS))
 
 
 def test_contributions_by_field_add_up_to_the_raw_score(trees, applications):
@@ -145,3 +180,13 @@ def test_the_random_sweep_holds_only_applications_the_api_accepts():
             assert sweep[name].isin(column.sentinels).any(), name
         if column.nullable:
             assert sweep[name].isna().any(), name
+
+
+def test_contributions_that_do_not_add_up_are_refused(trees):
+    predictor = compiled.build(trees, COLUMNS, "md5")
+    frame = equality.readiness_frame(include_protected=False)
+    equality.require_additive(predictor, frame, "the sweep")
+    predictor.forest.tables.values[:] *= 1.01  # predictions unchanged, reasons wrong
+    assert equality.compare(predictor, trees, frame, 0.5).holds
+    with pytest.raises(equality.PredictorMismatch, match="do not add up"):
+        equality.require_additive(predictor, frame, "the sweep")

@@ -114,6 +114,65 @@ def test_a_valid_request_parses_to_the_request_model(parsers):
     assert single.loanamt == GOOD["loanamt"] and len(batch) == 2
 
 
+def sweep_requests(rows: int) -> list[dict]:
+    """Random valid applications (every range, category, "unknown" code and null) as sent."""
+    import numpy as np
+
+    from underwrite.schema import BY_NAME, Kind
+    from underwrite.serving.equality import random_applications
+
+    frame = random_applications(rows, seed=11, include_protected=True)
+    return [
+        {
+            name: None
+            if np.isnan(value)
+            else (value if BY_NAME[name].kind is Kind.NUMERIC else int(value))
+            for name, value in row.items()
+        }
+        for row in frame.to_dict("records")
+    ]
+
+
+def checked_in_order(parser: RequestParser, body: bytes):
+    from underwrite.serving.parser import check_shape, decode, load_json
+
+    value = load_json(decode(body))
+    check_shape(value)
+    return parser.adapter.validate_python(value)
+
+
+def test_plainly_valid_bodies_parse_as_the_checks_in_order_parse_them(parsers):
+    requests = sweep_requests(300)
+    bodies = {
+        "batch": [_body(requests), json.dumps(requests, indent=2).encode()],
+        "single": [_body(r) for r in requests[:50]],
+    }
+    for route, route_bodies in bodies.items():
+        for body in route_bodies:
+            plain = parsers[route].plainly_valid(body)
+            assert plain is not None
+            assert plain == checked_in_order(parsers[route], body)
+            assert parsers[route].parse(body, JSON) == plain
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _body({**GOOD, "occ": 2})[:-1] + b', "occ": 3}',  # a key twice, both values valid
+        _body({**GOOD, "married": True}),  # pydantic alone takes true for 1
+        _body({**GOOD, "married": False}),
+        _body(GOOD).replace(b'"occ"', '"occ\u00e9"'.encode()),
+        _body(GOOD).replace(b"{", "{\u00e9".encode(), 1) + "é".encode(),
+    ],
+    ids=["duplicate_key", "true", "false", "escaped_key", "not_ascii"],
+)
+def test_plainly_valid_leaves_every_doubtful_body_to_the_checks(parsers, body):
+    assert parsers["single"].plainly_valid(body) is None
+    assert parsers["batch"].plainly_valid(b"[" + body + b"]") is None
+    with pytest.raises(Refusal):
+        parsers["single"].parse(body, JSON)
+
+
 # --- the same refusals from a real `bentoml serve`, on both routes -------------------------
 
 SERVED_BAD = [

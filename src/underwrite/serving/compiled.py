@@ -29,14 +29,13 @@ from underwrite.model import ColumnMajor, SentinelsToMissing
 from underwrite.serving.trees import (
     CompileError,
     Forest,
-    Scatter,
+    Into,
     compile_hist_gradient_boosting,
-    scatter_into,
 )
 
 log = logging.getLogger(__name__)
 
-COMPILER_VERSION = 2  # a cached compiled form from another version is compiled again
+COMPILER_VERSION = 3  # a cached compiled form from another version is compiled again
 
 
 class Predictor(Protocol):
@@ -73,7 +72,7 @@ class CompiledPredictor:
     sentinel_codes: np.ndarray  # per sentinel column, its codes padded with NaN
     encoding: Encoding
     forest: Forest
-    by_field: Scatter  # sums the trees' per-input contributions into raw fields
+    by_field: Into  # sums the trees' per-input contributions into raw fields
     source_md5: str
     version: int = COMPILER_VERSION
 
@@ -152,7 +151,7 @@ def compile_pipeline(pipeline: Pipeline, columns: list[str], source_md5: str) ->
         ).reshape(len(used), width),
         encoding=encoding,
         forest=forest,
-        by_field=scatter_into(forest.paths.feature, encoding.source, len(columns)),
+        by_field=forest.into(encoding.source, len(columns)),
         source_md5=source_md5,
     )
 

@@ -17,6 +17,7 @@ from underwrite.schema import Column, Kind, feature_columns, names
 from underwrite.serving.contract import golden_applications
 
 TOLERANCE = 1e-6
+ADDITIVE_TOLERANCE = 1e-9  # log-odds; float rounding is ~1e-13 on the real model
 SWEEP_ROWS = 2000
 SWEEP_SEED = 20261129
 
@@ -78,6 +79,24 @@ def require_equal(
     if not result.holds:
         raise PredictorMismatch(result.message(what))
     return result
+
+
+def require_additive(predictor, frame: pd.DataFrame, what: str) -> None:
+    """The predictor's contributions (its reasons) add up to each row's log-odds minus the
+    average, as TreeSHAP's do; PredictorMismatch otherwise. A predictor without
+    contributions passes: its reasons come from the probabilities checked above."""
+    if not hasattr(predictor, "contributions"):
+        return
+    X = frame[predictor.columns].to_numpy("float64")
+    score = predictor.forest.raw(predictor.model_inputs(X))  # what require_equal checked
+    explained = predictor.contributions(X).sum(axis=1) + predictor.forest.expected_value()
+    gap = np.abs(explained - score)
+    if not gap.max() <= ADDITIVE_TOLERANCE:
+        raise PredictorMismatch(
+            f"the served predictor's contributions on {what} do not add up to its log-odds "
+            f"(largest gap {gap.max():.3g}, allowed {ADDITIVE_TOLERANCE:g}): its reasons would "
+            "be wrong. Re-import the model (`underwrite import-model`) to compile it again."
+        )
 
 
 def readiness_frame(include_protected: bool) -> pd.DataFrame:

@@ -17,7 +17,6 @@ UTC-stamped ``*.jsonl`` contract in ``inference_log`` that drift monitoring read
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -26,6 +25,8 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pydantic_core import to_json
 
 from underwrite.io import AZURE_SCHEME, azure_storage_options
 from underwrite.paths import INFERENCE_LOG_SPILL
@@ -181,7 +182,10 @@ class InferenceLogWriter:
 
 
 def _lines(records: list[dict]) -> list[str]:
-    return [json.dumps(r, allow_nan=False) + "\n" for r in records]
+    # pydantic's serializer: a fifth of the time of json.dumps, which took a third of a busy
+    # worker's time. A record holds no NaN (requests refuse it; null is None); were one
+    # there, it would be written as null, so every line stays strict JSON.
+    return [to_json(r, inf_nan_mode="null").decode() + "\n" for r in records]
 
 
 def default_spill(location: str) -> Path:

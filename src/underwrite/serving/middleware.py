@@ -183,17 +183,42 @@ SYNTHETIC_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
-class ParsedRoutes:
-    """Runs ``RequestParser`` on every POST to the routes it knows; refuses, or hands on.
+class Responder:
+    """The service instance that answers parsed requests in ``ParsedRoutes``: the one that
+    is ready in this process (set once it is, cleared at its shutdown). Without one,
+    BentoML's routes answer, as they do for the service called as a class."""
 
-    The body is read here (``BodySizeLimit`` outside has bounded it), parsed once with the
-    route's limits, and replayed unchanged to BentoML when it passes. A refusal is one log
-    line naming the route, status and fields, never the values sent.
+    def __init__(self) -> None:
+        self.respond: Callable[[str, Any], Awaitable[tuple[str, bytes]]] | None = None
+        self.server = b""  # the Server header BentoML's routes send
+
+    def take(self, respond: Callable[[str, Any], Awaitable[tuple[str, bytes]]], name: str) -> None:
+        self.respond = respond
+        self.server = f"BentoML Service/{name}".encode()
+
+    def leave(self, respond: Callable) -> None:
+        if self.respond == respond:
+            self.respond = None
+
+
+class ParsedRoutes:
+    """Runs ``RequestParser`` on every POST to the routes it knows; refuses, or answers.
+
+    The body is read here (``BodySizeLimit`` outside has bounded it) and parsed once with
+    the route's limits. A valid request goes to the ready service's ``respond`` through
+    ``responder``; without one it is replayed unchanged to BentoML's route. A refusal is
+    one log line naming the route, status and fields, never the values sent.
     """
 
-    def __init__(self, app: ASGIApp, parsers: Mapping[str, RequestParser]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        parsers: Mapping[str, RequestParser],
+        responder: Responder | None = None,
+    ):
         self.app = app
         self.parsers = parsers
+        self.responder = responder or Responder()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parser = self.parsers.get(scope.get("path", "")) if scope["type"] == "http" else None
@@ -202,14 +227,41 @@ class ParsedRoutes:
             return
         body = await read_body(receive)
         try:
-            parser.parse(body, header(scope, b"content-type"))
+            request = parser.parse(body, header(scope, b"content-type"))
         except Refusal as refusal:
             fields = ",".join(sorted({f["field"][:40] for f in refusal.fields}))
             log.warning("refused POST %s: %d %s", scope["path"], refusal.status, fields or "-")
             await JSONResponse(refusal.body(), status_code=refusal.status)(scope, receive, send)
             return
         SYNTHETIC_REQUEST.set(is_synthetic(header(scope, SYNTHETIC_HEADER.lower().encode())))
-        await self.app(scope, _replay(body, receive), send)
+        if self.responder.respond is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await _answer(self.responder, scope["path"], request, send)
+
+
+UNEXPECTED = "An unexpected error has occurred, please check the server log."
+
+
+async def _answer(responder: Responder, route: str, request: Any, send: Send) -> None:
+    """The responder's JSON, or an error answered as BentoML's routes answer it."""
+    from bentoml.exceptions import BentoMLException
+
+    headers = [(b"server", responder.server), (b"content-type", b"application/json")]
+    try:
+        request_id, body = await responder.respond(route, request)
+        status = 200
+        headers.append((b"x-bentoml-request-id", request_id.encode()))
+    except BentoMLException as err:  # e.g. 503 when the model is overloaded
+        log.exception("POST %s failed", route)
+        status = err.error_code.value
+        body = json.dumps({"error": UNEXPECTED if status >= 500 else str(err)}).encode()
+    except Exception:
+        log.exception("POST %s failed", route)
+        status, body = 500, json.dumps({"error": UNEXPECTED}).encode()
+    headers.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -250,6 +302,48 @@ def install_header_timeout(seconds: float) -> None:
         _call_after(protocol, "connection_made", _arm_header_timer)
         _call_after(protocol, "on_response_complete", _arm_header_timer)
         _call_after(protocol, "connection_lost", _cancel_header_timer)
+
+
+def install_accept_sharing(pause_per_connection: float, max_pause: float) -> None:
+    """Workers sharing one listening socket share the connections.
+
+    BentoML's workers all wait on one listening socket, and asyncio accepts every pending
+    connection each time the socket wakes a worker: the first to wake took all the
+    connections a client opened at once (wrk's 4 or 16, a load balancer's pool) while the
+    other idled (py-spy: 91% of a 500-row batch load in one worker; docs/benchmarks.md).
+    Here a worker accepts one connection, then stops listening for a moment that grows
+    with the connections it already holds, so the others, waiting on the same socket,
+    take the next ones. Pending connections wait in the kernel's backlog meanwhile.
+    asyncio's own event loop only (BentoML's workers run it).
+    """
+    from asyncio import selector_events
+
+    loop_class = selector_events.BaseSelectorEventLoop
+    if getattr(loop_class, "underwrite_accept_sharing", None) is not None:
+        loop_class.underwrite_accept_sharing = (pause_per_connection, max_pause)
+        return
+    loop_class.underwrite_accept_sharing = (pause_per_connection, max_pause)
+    accept = loop_class._accept_connection
+
+    def accept_and_pause(self, protocol_factory, sock, sslcontext=None, server=None, *more):
+        accept(self, protocol_factory, sock, sslcontext, server, 1, *more[1:])
+        per_connection, longest = loop_class.underwrite_accept_sharing
+        # the one just accepted attaches to the server a moment later: count it already
+        held = getattr(server, "_active_count", 0) + 1
+        if per_connection <= 0:
+            return
+        fd = sock.fileno()
+        self._remove_reader(fd)
+
+        def listen_again() -> None:
+            if not self.is_closed() and sock.fileno() == fd and server.is_serving():
+                self._add_reader(
+                    fd, self._accept_connection, protocol_factory, sock, sslcontext, server, *more
+                )
+
+        self.call_later(min(longest, per_connection * held), listen_again)
+
+    loop_class._accept_connection = accept_and_pause
 
 
 def _uvicorn_protocols() -> list[type]:

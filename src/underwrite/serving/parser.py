@@ -63,12 +63,37 @@ class RequestParser:
                 f"request body: {len(body)} bytes is over the limit of {self.max_body_bytes} "
                 "bytes (UNDERWRITE_MAX_BODY_BYTES); send fewer applications per request",
             )
+        plain = self.plainly_valid(body)
+        if plain is not None:
+            return plain
         value = load_json(decode(body))
         check_shape(value)
         try:
             return self.adapter.validate_python(value)
         except ValidationError as err:
             raise refusal_from(err) from None
+
+    def plainly_valid(self, body: bytes) -> Any:
+        """The validated request when the checks above would all pass, else None.
+
+        Pydantic reads the JSON itself (a tenth of the time of the checks one by one,
+        which run in Python), and what it accepts passes every check, but for three it
+        does not make: an ASCII body has no invalid UTF-8 or NUL byte; no ``true`` or
+        ``false`` (pydantic takes true for 1); and no key twice (pydantic keeps the last):
+        in a valid request every ':' separates a field from its value, so the body has
+        as many as the fields pydantic saw. When in doubt, None: the checks then run in
+        order and name the problem.
+        """
+        if not body.isascii() or b"true" in body or b"false" in body:
+            return None
+        try:
+            value = self.adapter.validate_json(body)
+        except ValidationError:
+            return None
+        rows = value if isinstance(value, list) else [value]
+        if body.count(b":") != sum(len(row.model_fields_set) for row in rows):
+            return None
+        return value
 
 
 def check_content_type(content_type: str | None) -> None:

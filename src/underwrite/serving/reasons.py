@@ -21,6 +21,7 @@ from underwrite.schema import BY_NAME, LABEL, Column, Kind, Role
 log = logging.getLogger(__name__)
 
 MAX_REASONS = 4
+MAX_REMEMBERED = 100_000  # (field, value) sentences kept per worker, a few MiB at most
 HIGHER, LOWER, DIFFERENT, UNKNOWN = "higher", "lower", "different", "unknown"
 
 
@@ -57,6 +58,7 @@ class Explainer:
             (BY_NAME[c], _label(BY_NAME[c]), _compared(BY_NAME[c], typical.get(c, {})))
             for c in self.columns
         ]
+        self._words: dict[tuple[int, float], tuple[str, str]] = {}
         self.exact = hasattr(predictor, "contributions")
         if not self.exact:
             log.warning(
@@ -98,15 +100,29 @@ class Explainer:
         return out
 
     def _reason(self, index: int, value: float, contribution: float) -> dict:
-        column, label, compared = self.fixed[index]
-        known = None if value != value or value in column.sentinels else value  # NaN != NaN
+        direction, sentence = self._words.get((index, value)) or self._say(index, value)
         return {
-            "feature": column.name,
-            "value": None if value != value else value,
-            "direction": _direction(known, self.typical.get(column.name, {})),
+            "feature": self.columns[index],
+            "value": None if value != value else value,  # NaN != NaN
+            "direction": direction,
             "contribution": round(contribution, 6),
-            "sentence": f"{label}: {_say(column, known)}{compared}",
+            "sentence": sentence,
         }
+
+    def _say(self, index: int, value: float) -> tuple[str, str]:
+        """The direction and sentence of a reason on field ``index`` with this value,
+        remembered: flags and codes take a few values, and amounts repeat too."""
+        column, label, compared = self.fixed[index]
+        known = None if value != value or value in column.sentinels else value
+        said = (
+            _direction(known, self.typical.get(column.name, {})),
+            f"{label}: {_say(column, known)}{compared}",
+        )
+        if len(self._words) >= MAX_REMEMBERED:
+            self._words.clear()
+        if value == value:  # NaN is never equal to itself, so never found again
+            self._words[(index, value)] = said
+        return said
 
 
 def _typical_value(typical: dict[str, float]) -> float:

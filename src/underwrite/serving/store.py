@@ -212,6 +212,7 @@ def serving_form(pipeline: Any, origin: Origin, repo: Path) -> tuple[Any, dict[s
             found = equality.require_equal(
                 predictor, pipeline, frame.astype("float64"), origin.threshold, what
             )
+            equality.require_additive(predictor, frame.astype("float64"), what)
         except equality.PredictorMismatch as err:
             raise ModelImportError(f"{origin.model_md5}: {err}") from err
         checked[what] = found.summary()
@@ -266,9 +267,13 @@ def load_predictor(model: bentoml.Model, pipeline: Any, columns: list[str]) -> A
     md5 = model.info.labels["model_md5"]
     path = Path(model.path_of(COMPILED_FILE))
     if path.is_file():
-        cached = joblib.load(path)
-        same = cached.source_md5 == md5 and cached.version == compiled.COMPILER_VERSION
-        if same and cached.columns == columns:
+        try:
+            cached = joblib.load(path)
+        except (AttributeError, ImportError, TypeError) as err:  # another compiler's classes
+            cached = None
+            log.info("%s: cannot be read by this compiler (%s)", path, err)
+        same = cached is not None and cached.source_md5 == md5
+        if same and cached.version == compiled.COMPILER_VERSION and cached.columns == columns:
             return cached
         log.info("%s: compiled from another model or compiler; compiling again", path)
     return compiled.build(pipeline, columns, md5)

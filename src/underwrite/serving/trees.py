@@ -11,8 +11,12 @@ individualized feature attribution for tree ensembles", 2018; what ``shap.TreeEx
 computes for these trees without background data, and tests/service/test_compiled.py checks
 against it): for each leaf, the Shapley values of the product game over the distinct
 features on its path. They depend only on which of those features the row "follows", so
-they are tabulated per leaf when compiling, and a row's contributions are a table look-up
-and one matrix product.
+they are tabulated per leaf when compiling. Summed over a tree's leaves, a row's values in
+that tree depend only on which way it goes at each of the tree's splits (NaN included, as
+the split sends it): for trees of at most ``MAX_TREE_SPLITS`` splits (a depth-3 tree has at
+most 7) they are tabulated per tree for every combination of directions, and a row's
+contributions are one look-up per tree and feature, summed per feature. Larger trees use
+the per-leaf tables, and paths longer than ``MAX_TABLE_DEPTH`` compute the games per row.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from scipy.special import expit
 
 MAX_TABLE_DEPTH = 8  # paths up to this long get their Shapley values tabulated when compiling
+MAX_TREE_SPLITS = 8  # trees up to this size get one table over their splits' directions: a byte
 
 
 class CompileError(ValueError):
@@ -74,6 +79,7 @@ class Forest:
     n_features: int
     paths: LeafPaths
     scatter: Scatter
+    tables: TreeTables | None = None  # None when a tree has more than MAX_TREE_SPLITS splits
 
     def goes_left(self, X: np.ndarray) -> np.ndarray:
         """Each row's direction at every split (rows x splits); NaN goes where training sent it."""
@@ -82,6 +88,8 @@ class Forest:
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """The raw score (log-odds of approval) of each row of X (rows x features)."""
+        if self.tables is not None:
+            return self.baseline + self.tables.leaf_values(X, self.paths.value)
         reached = self.paths.steps_taken(self.goes_left(X)).all(axis=2)
         return self.baseline + np.where(reached, self.paths.value, 0.0).sum(axis=1)
 
@@ -92,11 +100,30 @@ class Forest:
         """The raw score averaged over the training rows (TreeSHAP's base value)."""
         return self.baseline + float(np.sum(self.paths.value * self.paths.cover.prod(axis=1)))
 
-    def contributions(self, X: np.ndarray, scatter: Scatter | None = None) -> np.ndarray:
+    def into(self, column_of: np.ndarray, n_columns: int) -> Into:
+        """How to sum per-feature contributions into ``column_of[feature]`` (e.g. one-hot
+        inputs into their raw field): for the leaf paths and for the tree tables."""
+        leaves = scatter_into(self.paths.feature, column_of, n_columns)
+        if self.tables is None:
+            return Into(leaves, None)
+        return Into(leaves, scatter_into(self.tables.feature, column_of, n_columns))
+
+    def contributions(self, X: np.ndarray, into: Into | None = None) -> np.ndarray:
         """TreeSHAP value of each feature for each row (rows x features), in raw-score units;
-        ``scatter`` sums them into other columns instead (e.g. the raw fields of one-hot
-        inputs). Each row's values add up to ``raw(X) - expected_value()``.
+        ``into`` sums them into other columns instead (``Forest.into``). Each row's values
+        add up to ``raw(X) - expected_value()``.
         """
+        into = into or self.own
+        if self.tables is not None:
+            return self.tables.look_up(X, into.trees)
+        return self.leaf_contributions(X, into.leaves)
+
+    @property
+    def own(self) -> Into:
+        return self.into(np.arange(self.n_features), self.n_features)
+
+    def leaf_contributions(self, X: np.ndarray, scatter: Scatter | None = None) -> np.ndarray:
+        """``contributions`` from the per-leaf tables (or games), whatever the trees' size."""
         paths = self.paths
         scatter = scatter or self.scatter
         taken = paths.steps_taken(self.goes_left(X))
@@ -114,6 +141,70 @@ class Forest:
         start = (leaf * patterns) * players + player
         flat = paths.table.reshape(-1)[start + code[:, leaf].astype(np.intp) * players]
         return scatter.sum_sorted(flat)
+
+
+@dataclass(frozen=True)
+class TreeTables:
+    """Per tree, its TreeSHAP values (times leaf values, summed over its leaves) for every
+    combination of directions at its splits: one entry per (tree, feature it splits on).
+
+    Each tree's splits sit in a block of eight (padded with splits every row goes left
+    at), so a row's directions in a tree are one byte: bit k says it goes left at the
+    tree's k-th split. Entry e's value for byte b is ``values[base[e] + b]``.
+    """
+
+    split_column: np.ndarray  # trees x 8, flat: the feature, in X's copy for missing values
+    split_threshold: np.ndarray
+    tree_of: np.ndarray  # per entry: its tree
+    base: np.ndarray  # per entry: its table's start in ``values``, less the padding bits
+    feature: np.ndarray  # per entry: its feature
+    values: np.ndarray  # every entry's table (one value per pattern of its tree's splits)
+    leaf_of: np.ndarray  # per tree and pattern, flat: the leaf reached
+    tree_base: np.ndarray  # per tree: its patterns' start in ``leaf_of``, less the padding bits
+    lone_leaves: np.ndarray  # the leaves of trees without a split (every row reaches them)
+
+    def patterns(self, X: np.ndarray) -> np.ndarray:
+        """Each row's directions in each tree, as the byte above (rows x trees).
+
+        Missing values become -inf for the splits that send them left and +inf for the
+        others (``split_column`` reads the one or the other copy of X), so a direction is
+        one comparison; no threshold is infinite and no request value either.
+        """
+        missing = np.isnan(X)
+        both = np.concatenate([np.where(missing, np.inf, X), np.where(missing, -np.inf, X)], axis=1)
+        left = both[:, self.split_column] <= self.split_threshold
+        return _pack_bytes(left.view(np.uint8).reshape(len(X), -1, 8))
+
+    def leaf_values(self, X: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """The sum of the values (one per leaf) of the leaves each row reaches."""
+        reached = self.leaf_of.take(self.tree_base + self.patterns(X))
+        return value.take(reached).sum(axis=1) + value[self.lone_leaves].sum()
+
+    def look_up(self, X: np.ndarray, scatter: Scatter) -> np.ndarray:
+        """Each row's contributions (rows x scatter's columns) from its directions."""
+        pattern = self.patterns(X)
+        entries = scatter.order
+        index = self.base[entries] + pattern[:, self.tree_of[entries]]
+        return scatter.sum_sorted(self.values.take(index))
+
+
+def _pack_bytes(flags: np.ndarray) -> np.ndarray:
+    """Eight 0/1 bytes (the last axis) as one number, byte k as bit k. Read as a
+    little-endian word, byte k is bit 8k; one multiplication moves it to bit 56 + k, and no
+    two partial products meet, so the top byte is the packed flags."""
+    words = np.ascontiguousarray(flags).view("<u8")[..., 0]
+    return ((words * _PACK) >> np.uint64(56)).astype(np.intp)
+
+
+_PACK = np.uint64(sum(1 << (56 - 7 * k) for k in range(8)))
+
+
+@dataclass(frozen=True)
+class Into:
+    """Where per-feature contributions are summed: by leaf path, and by tree table."""
+
+    leaves: Scatter
+    trees: Scatter | None
 
 
 @dataclass(frozen=True)
@@ -173,15 +264,23 @@ def compile_hist_gradient_boosting(model) -> Forest:
     right = nodes["right"].astype(np.int64) + shift
     splits = np.flatnonzero(~leaf)
     paths = _leaf_paths(nodes, offsets[:-1], left, right, leaf, splits)
+    split_tree = np.repeat(np.arange(len(trees)), [len(t) for t in trees])[splits]
     n_features = int(model.n_features_in_)
+    split = (
+        nodes["feature_idx"][splits].astype(np.int64),
+        nodes["num_threshold"][splits].astype(np.float64),
+        nodes["missing_go_to_left"][splits].astype(bool),
+        n_features,
+    )
     return Forest(
         baseline=float(np.ravel(model._baseline_prediction)[0]),
-        split_feature=nodes["feature_idx"][splits].astype(np.int64),
-        split_threshold=nodes["num_threshold"][splits].astype(np.float64),
-        split_missing_left=nodes["missing_go_to_left"][splits].astype(bool),
+        split_feature=split[0],
+        split_threshold=split[1],
+        split_missing_left=split[2],
         n_features=n_features,
         paths=paths,
         scatter=_scatter(paths.feature, n_features),
+        tables=_tree_tables(split, paths, split_tree),
     )
 
 
@@ -248,3 +347,56 @@ def _table(member, padding, cover, value, depth: int) -> np.ndarray | None:
     taken = codes[None, :, :].astype(bool) | padding[:, None, :]  # leaves x 2^depth x steps
     on = np.all(taken[:, :, None, :] | ~member[:, None, :, :], axis=3).astype(np.float64)
     return _shapley_of_product_game(on, cover[:, None, :]) * value[:, None, None]
+
+
+def _tree_tables(forest_splits: tuple, paths: LeafPaths, split_tree: np.ndarray):
+    """The per-leaf tables summed into one table per tree, over all its splits' directions;
+    None when a leaf table is missing or a tree has more than MAX_TREE_SPLITS splits."""
+    trees, tree_start, sizes = np.unique(split_tree, return_index=True, return_counts=True)
+    if paths.table is None or len(trees) == 0 or sizes.max() > MAX_TREE_SPLITS:
+        return None
+    leaf_tree = np.where(paths.padding[:, 0], -1, split_tree[paths.node[:, 0]])
+    tables, features, leaf_of = [], [], []
+    for tree, first, size in zip(trees, tree_start, sizes, strict=True):
+        table, used, reached = _tree_table(paths, np.flatnonzero(leaf_tree == tree), first, size)
+        tables.append(table)
+        features.append(used)
+        leaf_of.append(reached)
+    tree_of = np.repeat(np.arange(len(trees)), [len(f) for f in features])
+    patterns = np.repeat(1 << sizes, [len(f) for f in features])
+    padding_bits = 0xFF & ~((1 << sizes) - 1)  # per tree, always set: those splits send left
+    slot = np.arange(MAX_TREE_SPLITS)[None, :]
+    real = slot < sizes[:, None]
+    split = np.where(real, tree_start[:, None] + slot, 0).ravel()
+    feature, threshold, missing_left, n_features = forest_splits
+    missing_left = np.where(real.ravel(), missing_left[split], True)  # padding: always left
+    return TreeTables(
+        split_column=feature[split] + np.where(missing_left, n_features, 0),
+        split_threshold=np.where(real.ravel(), threshold[split], np.inf),
+        tree_of=tree_of,
+        base=(np.cumsum(patterns) - patterns - padding_bits[tree_of]).astype(np.intp),
+        feature=np.concatenate(features).astype(np.int64),
+        values=np.concatenate([t.T.ravel() for t in tables]),
+        leaf_of=np.concatenate(leaf_of).astype(np.intp),
+        tree_base=(np.cumsum(1 << sizes) - (1 << sizes) - padding_bits).astype(np.intp),
+        lone_leaves=np.flatnonzero(leaf_tree == -1),
+    )
+
+
+def _tree_table(paths: LeafPaths, leaves: np.ndarray, first: int, size: int):
+    """One tree's table (patterns x features it uses), those features, and the leaf each
+    pattern reaches."""
+    pattern = np.arange(1 << size)
+    goes_left = ((pattern[:, None] >> np.arange(size)) & 1).astype(bool)  # patterns x splits
+    padding = paths.padding[leaves]
+    node = np.where(padding, 0, paths.node[leaves] - first)  # split positions in the tree
+    taken = (goes_left[:, node] == paths.left[leaves]) | padding
+    code = (taken << np.arange(taken.shape[2])).sum(axis=2)  # patterns x leaves
+    phi = paths.table[leaves[None, :], code]  # patterns x leaves x players
+    feature = paths.feature[leaves]
+    used = np.unique(feature[feature >= 0])
+    table = np.zeros((len(pattern), len(used)))
+    for leaf, player in zip(*np.nonzero(feature >= 0), strict=True):
+        table[:, np.searchsorted(used, feature[leaf, player])] += phi[:, leaf, player]
+    reached = leaves[np.argmax(taken.all(axis=2), axis=1)]
+    return table, used, reached
