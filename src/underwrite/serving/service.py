@@ -32,9 +32,9 @@ from typing import Any  # noqa: E402
 
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
+import orjson  # noqa: E402
 from bentoml.exceptions import ServiceUnavailable  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
-from pydantic_core import to_json  # noqa: E402
 
 from underwrite import inference_log  # noqa: E402
 from underwrite.schema import feature_columns, names  # noqa: E402
@@ -174,8 +174,8 @@ class LoanApproval:
         its response from models (docs/serving.md, "The fast path")."""
         request_id = _request_id()
         if route == "/predict":
-            return request_id, to_json((await self.answer([request], request_id, True))[0])
-        return request_id, to_json(await self.answer(request, request_id, False))
+            return request_id, _json((await self.answer([request], request_id, True))[0])
+        return request_id, _json(await self.answer(request, request_id, False))
 
     async def answer(self, applications: list, request_id: str, single: bool) -> list[dict]:
         """Each application's prediction (``Prediction``'s fields), in order, logged."""
@@ -231,6 +231,11 @@ class LoanApproval:
         RESPONDER.leave(self.respond)
         self.batcher.close()
         self.inference_log.close()
+
+
+def _json(answer: Any) -> bytes:
+    """An answer as JSON: orjson (numpy scalars as numbers), a third of pydantic-core's time."""
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _openapi_document() -> dict:
