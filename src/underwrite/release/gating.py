@@ -28,6 +28,8 @@ from underwrite.release import ReleaseError, bento, deploy
 from underwrite.release.registry import ModelVersion, Registry
 from underwrite.repo import load_yaml
 
+BASE_BRANCH = "main"  # whose params.yaml declares the policy while nothing is in production
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -81,8 +83,7 @@ def policy_side(registry: Registry, production: ModelVersion | None) -> tuple[st
     """The commit whose params.yaml declares the policy, and how to name it."""
     if production is not None:
         return production.commit, f"production {production.version}"
-    # While nothing is in production, the base branch's params.yaml declares the policy.
-    return registry.base_head(), f"{registry.base_branch}'s head"
+    return _head(registry, BASE_BRANCH), f"{BASE_BRANCH}'s head"
 
 
 def quality_gate(
@@ -107,6 +108,18 @@ def quality_gate(
         return gate.cannot_judge(str(err), changes)
     evidence = gate_sources.evidence(holdout, models[0], models[1], settings)
     return gate.judge(evidence, policy, changes)
+
+
+def _head(registry: Registry, branch: str) -> str:
+    from underwrite import repo
+
+    try:
+        return repo.git(registry.repo, "rev-parse", "--verify", f"{branch}^{{commit}}")
+    except repo.RepoError as err:
+        raise ReleaseError(
+            f"nothing is in production and there is no branch {branch!r} whose params.yaml "
+            "declares the gate policy"
+        ) from err
 
 
 def _holdout(registry: Registry, version: ModelVersion) -> pd.DataFrame:

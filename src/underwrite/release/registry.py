@@ -146,7 +146,7 @@ class Registry:
         Anyone who can push can also tag; this keeps a branch's commit out of staging and
         production however it was tagged (the release workflow checks the same).
         """
-        base = self.base_head()
+        base = self._base_ref()
         try:
             repo.git(self.repo, "merge-base", "--is-ancestor", commit, base)
         except repo.RepoError:
@@ -157,8 +157,7 @@ class Registry:
                 f"{self.base_branch}"
             ) from None
 
-    def base_head(self) -> str:
-        """The base branch's head commit (the local branch, else origin's)."""
+    def _base_ref(self) -> str:
         for ref in (f"refs/heads/{self.base_branch}", f"refs/remotes/origin/{self.base_branch}"):
             try:
                 return repo.git(self.repo, "rev-parse", "--verify", "--quiet", ref)
