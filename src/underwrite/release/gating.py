@@ -28,7 +28,10 @@ from underwrite.release import ReleaseError, bento, deploy
 from underwrite.release.registry import ModelVersion, Registry
 from underwrite.repo import load_yaml
 
-BASE_BRANCH = "main"  # whose params.yaml declares the policy while nothing is in production
+# Whose params.yaml declares the policy while nothing is in production: always main, even
+# when releases may come from another branch (UNDERWRITE_BASE_BRANCH), so that a candidate
+# released from its own branch never sets its own bar.
+POLICY_BRANCH = "main"
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def policy_side(registry: Registry, production: ModelVersion | None) -> tuple[st
     """The commit whose params.yaml declares the policy, and how to name it."""
     if production is not None:
         return production.commit, f"production {production.version}"
-    return _head(registry, BASE_BRANCH), f"{BASE_BRANCH}'s head"
+    return _head(registry, POLICY_BRANCH), f"{POLICY_BRANCH}'s head"
 
 
 def quality_gate(
