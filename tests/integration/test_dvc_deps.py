@@ -257,3 +257,44 @@ def test_missing_dependency_is_caught(
     (pipeline / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
 
     assert check(pipeline) == {stage: {expected}}
+
+
+def modified_deps(root: Path) -> dict[str, set[str]]:
+    """Per stage, the dependencies whose content differs from what dvc.lock records (data a
+    clean clone lacks counts as deleted, not modified)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        status = repo.status()
+    modified = {
+        name.rpartition(":")[2]: {  # "dvc.yaml:train" when run from another folder
+            path
+            for entry in entries
+            if isinstance(entry, dict)
+            for path, change in entry.get("changed deps", {}).items()
+            if change == "modified"
+        }
+        for name, entries in status.items()
+    }
+    return {name: paths for name, paths in modified.items() if paths}
+
+
+@pytest.fixture
+def locked(pipeline: Path) -> Path:
+    """The pipeline folder with dvc.lock and every file the stages depend on outside src/."""
+    (pipeline / "dvc.lock").write_text((REPO_ROOT / "dvc.lock").read_text())
+    (pipeline / ".dvc" / "config").write_text("[core]\n    no_scm = true\n")
+    for stage in resolved_stages(REPO_ROOT).values():
+        for dep in stage.deps:
+            source = REPO_ROOT / dep
+            if not dep.startswith("src/") and source.is_file() and not dep.startswith("data/"):
+                (pipeline / dep).parent.mkdir(parents=True, exist_ok=True)
+                (pipeline / dep).write_bytes(source.read_bytes())
+    return pipeline
+
+
+def test_committed_lock_matches_the_code_and_params_it_was_run_with(locked: Path) -> None:
+    # A change to code, params or uv.lock without `make repro` leaves dvc.lock stale.
+    assert modified_deps(locked) == {}
+    (locked / "uv.lock").write_text((locked / "uv.lock").read_text() + "\n")
+    assert set(modified_deps(locked)) >= {"train", "evaluate"}
