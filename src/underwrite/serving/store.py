@@ -35,6 +35,7 @@ from underwrite.paths import (
     MODEL_CARD,
     PARAMS,
     TEST_DATA,
+    TRAIN_DATA,
 )
 from underwrite.schema import feature_columns, names
 from underwrite.serving import compiled, equality
@@ -47,7 +48,6 @@ MODEL_NAME = MODEL_ARTIFACT
 MODEL_FILE = "model.joblib"
 GOLDEN_FILE = "golden.json"
 COMPILED_FILE = "compiled.joblib"  # the serving form, derived from MODEL_FILE
-TRAIN_DATA = TEST_DATA.with_name("train.parquet")  # approved applicants' typical values
 DATA_PATH = "data/raw/applications.parquet"  # its md5 in dvc.lock is the data version
 
 
